@@ -1,0 +1,175 @@
+//! The command line: `lab [COMMAND] [ARGS]`.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use lexopt::prelude::*;
+
+use crate::report::Format;
+
+pub const USAGE: &str = "\
+The course checker.
+
+Usage:
+  cargo lab                      the course at a glance, and what to do next
+  cargo lab check <LAB>...       build a lab and run its scenarios
+  cargo lab check --all          every lab
+  cargo lab watch <LAB>          check again on every save (Ctrl-C to stop)
+  cargo lab hint <LAB>           the next hint for the first failing scenario
+  cargo lab verify [LAB]...      the course checks itself: solutions pass,
+                                 starters fail, every fixture is caught
+
+Options for check:
+  --solutions                    check the reference solutions
+  --tree <DIR>                   check another checkout of the course
+  --format <text|json|gradescope>
+  --scenario <NAME>              run one scenario only
+
+A lab is named by number (3, 03), name (fifo) or both (03-fifo).
+Exit status: 0 all passed, 1 something failed, 2 the checker could not run.
+Colour is used on a terminal only; set NO_COLOR to turn it off.";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Which {
+    Labs,
+    Solutions,
+    Tree(PathBuf),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Command {
+    Overview,
+    Check {
+        labs: Vec<String>,
+        all: bool,
+        which: Which,
+        format: Format,
+        scenario: Option<String>,
+    },
+    Watch {
+        lab: String,
+        which: Which,
+    },
+    Hint {
+        lab: String,
+    },
+    Verify {
+        labs: Vec<String>,
+    },
+    Help,
+    Version,
+}
+
+pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Command> {
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut command: Option<String> = None;
+    let mut labs = Vec::new();
+    let mut all = false;
+    let mut which = Which::Labs;
+    let mut format = Format::Text;
+    let mut scenario = None;
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help),
+            Short('V') | Long("version") => return Ok(Command::Version),
+            Long("all") => all = true,
+            Long("solutions") => which = Which::Solutions,
+            Long("tree") => which = Which::Tree(parser.value()?.into()),
+            Long("format") => {
+                format = match parser.value()?.string()?.as_str() {
+                    "text" => Format::Text,
+                    "json" => Format::Json,
+                    "gradescope" => Format::Gradescope,
+                    other => bail!("unknown format {other:?}: use text, json or gradescope"),
+                }
+            }
+            Long("scenario") => scenario = Some(parser.value()?.string()?),
+            Value(v) if command.is_none() => command = Some(v.string()?),
+            Value(v) => labs.push(v.string()?),
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    let one_lab = |labs: Vec<String>, what: &str| -> Result<String> {
+        match <[String; 1]>::try_from(labs) {
+            Ok([lab]) => Ok(lab),
+            Err(_) => bail!("`cargo lab {what}` takes one lab, e.g. `cargo lab {what} 1`"),
+        }
+    };
+    Ok(match command.as_deref() {
+        None => Command::Overview,
+        Some("check") => {
+            if labs.is_empty() && !all {
+                bail!("which lab? e.g. `cargo lab check 1`, or `cargo lab check --all`");
+            }
+            Command::Check {
+                labs,
+                all,
+                which,
+                format,
+                scenario,
+            }
+        }
+        Some("watch") => Command::Watch {
+            lab: one_lab(labs, "watch")?,
+            which,
+        },
+        Some("hint") => Command::Hint {
+            lab: one_lab(labs, "hint")?,
+        },
+        Some("verify") => Command::Verify { labs },
+        Some("help") => Command::Help,
+        Some(other) => bail!("unknown command {other:?}; try `cargo lab --help`"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &str) -> Result<Command> {
+        parse(args.split_whitespace().map(std::ffi::OsString::from))
+    }
+
+    #[test]
+    fn parses_the_command_surface() {
+        assert_eq!(p("").unwrap(), Command::Overview);
+        assert_eq!(
+            p("check 3 --format json").unwrap(),
+            Command::Check {
+                labs: vec!["3".into()],
+                all: false,
+                which: Which::Labs,
+                format: Format::Json,
+                scenario: None
+            }
+        );
+        assert!(matches!(
+            p("check --all --solutions").unwrap(),
+            Command::Check {
+                all: true,
+                which: Which::Solutions,
+                ..
+            }
+        ));
+        assert!(matches!(
+            p("check 1 --tree /x").unwrap(),
+            Command::Check {
+                which: Which::Tree(_),
+                ..
+            }
+        ));
+        assert_eq!(
+            p("hint fork").unwrap(),
+            Command::Hint { lab: "fork".into() }
+        );
+        assert_eq!(p("verify").unwrap(), Command::Verify { labs: vec![] });
+    }
+
+    #[test]
+    fn refuses_what_it_does_not_know() {
+        assert!(p("check").is_err());
+        assert!(p("frobnicate").is_err());
+        assert!(p("check 1 --format xml").is_err());
+        assert!(p("hint 1 2").is_err());
+    }
+}

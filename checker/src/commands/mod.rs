@@ -1,0 +1,65 @@
+//! One module per command of the CLI.
+
+pub mod check;
+pub mod hint;
+pub mod overview;
+pub mod verify;
+pub mod watch;
+
+use std::io::IsTerminal;
+
+use anyhow::Result;
+
+use crate::cli::{Command, USAGE, Which};
+use crate::stage::Tree;
+
+/// How a command ended, as an exit status: 0 passed, 1 failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Passed,
+    Failed,
+}
+
+pub fn run(command: Command) -> Result<Verdict> {
+    match command {
+        Command::Overview => overview::run(),
+        Command::Check {
+            labs,
+            all,
+            which,
+            format,
+            scenario,
+        } => check::run(&labs, all, &tree(&which)?, format, scenario.as_deref()),
+        Command::Watch { lab, which } => watch::run(&lab, &tree(&which)?),
+        Command::Hint { lab } => hint::run(&lab),
+        Command::Verify { labs } => verify::run(&labs),
+        Command::Help => {
+            println!("{USAGE}");
+            Ok(Verdict::Passed)
+        }
+        Command::Version => {
+            println!("lab {}", env!("CARGO_PKG_VERSION"));
+            Ok(Verdict::Passed)
+        }
+    }
+}
+
+fn tree(which: &Which) -> Result<Tree> {
+    Ok(match which {
+        Which::Labs => Tree::labs(),
+        Which::Solutions => Tree::solutions(),
+        Which::Tree(dir) => Tree::checkout(dir)?,
+    })
+}
+
+/// Whether stderr shows colours: a terminal, and NO_COLOR unset.
+pub fn stderr_color() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// A progress note on stderr, on a terminal only.
+pub fn note(text: &str) {
+    if std::io::stderr().is_terminal() {
+        eprintln!("{text}");
+    }
+}

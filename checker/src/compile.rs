@@ -1,0 +1,99 @@
+//! Building a staged lab with cargo, in a target directory of its own (a
+//! nested cargo must not share the outer one's lock), and finding the
+//! programs it produced.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use crate::scenario::Bins;
+use crate::stage::Staged;
+
+pub enum Built {
+    Ok(Bins),
+    /// The compiler's messages, rendered as cargo renders them.
+    Failed(String),
+}
+
+/// `cargo build --bins` in the staging workspace. `color` keeps the
+/// compiler's colours in the rendered messages.
+pub fn build(staged: &Staged, color: bool) -> Result<Built> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let format = if color {
+        "json-diagnostic-rendered-ansi"
+    } else {
+        "json"
+    };
+    let mut child = Command::new(&cargo)
+        .args(["build", "--quiet", "--bins", "--message-format", format])
+        .arg("--manifest-path")
+        .arg(staged.root.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&staged.target_dir)
+        .current_dir(&staged.root)
+        // Whatever the outer cargo set must not leak into the inner build.
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET_DIR")
+        .env_remove("RUSTC_WRAPPER")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("running cargo build")?;
+    let mut stderr = child.stderr.take().expect("piped");
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .expect("piped")
+        .read_to_string(&mut stdout)
+        .context("reading cargo's output")?;
+    let status = child.wait().context("waiting for cargo build")?;
+    let stderr = err_reader.join().unwrap_or_default();
+
+    let mut bins = Bins::new();
+    let mut rendered = String::new();
+    for line in stdout.lines() {
+        let Ok(msg) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        match msg["reason"].as_str() {
+            Some("compiler-artifact") => {
+                let is_bin = msg["target"]["kind"]
+                    .as_array()
+                    .is_some_and(|k| k.iter().any(|v| v == "bin"));
+                if let (true, Some(exe), Some(name)) = (
+                    is_bin,
+                    msg["executable"].as_str(),
+                    msg["target"]["name"].as_str(),
+                ) {
+                    bins.insert(name.to_string(), exe.into());
+                }
+            }
+            Some("compiler-message") => {
+                let level = msg["message"]["level"].as_str().unwrap_or("");
+                if level == "error" || level == "warning" {
+                    if let Some(text) = msg["message"]["rendered"].as_str() {
+                        rendered.push_str(text);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if status.success() {
+        Ok(Built::Ok(bins))
+    } else {
+        if !stderr.trim().is_empty() {
+            rendered.push_str(&stderr);
+        }
+        Ok(Built::Failed(rendered))
+    }
+}

@@ -1,0 +1,113 @@
+//! The labs, as data: each lab's scenarios and fixtures live in one file
+//! named after it.
+
+use std::fmt;
+
+use crate::scenario::{Fixture, Scenario};
+
+mod fork;
+
+pub struct Lab {
+    pub number: u8,
+    pub slug: &'static str,
+    pub title: &'static str,
+    pub scenarios: &'static [Scenario],
+    pub fixtures: &'static [Fixture],
+}
+
+impl Lab {
+    /// The lab's directory name: `01-fork`.
+    pub fn dir(&self) -> String {
+        format!("{:02}-{}", self.number, self.slug)
+    }
+
+    pub fn max_score(&self) -> u32 {
+        self.scenarios.iter().map(|s| s.points).sum()
+    }
+
+    pub fn scenario(&self, name: &str) -> Option<&'static Scenario> {
+        self.scenarios.iter().find(|s| s.name == name)
+    }
+}
+
+/// Every lab of the course, in order.
+pub static ALL: &[&Lab] = &[&fork::LAB];
+
+/// A lab name that matches no lab.
+#[derive(Debug)]
+pub struct UnknownLab(pub String);
+
+impl fmt::Display for UnknownLab {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "there is no lab {:?}. The labs are:", self.0)?;
+        for lab in ALL {
+            writeln!(f, "  {:>2}  {:<20} {}", lab.number, lab.dir(), lab.title)?;
+        }
+        write!(
+            f,
+            "Name a lab by number (1, 01), by name (fork) or both (01-fork)."
+        )
+    }
+}
+
+impl std::error::Error for UnknownLab {}
+
+/// Finds a lab by `3`, `03`, `fifo` or `03-fifo`.
+pub fn find(name: &str) -> Result<&'static Lab, UnknownLab> {
+    let wanted = name.trim().trim_end_matches('/');
+    // Accept a path too: labs/01-fork.
+    let wanted = wanted.rsplit('/').next().unwrap_or(wanted);
+    ALL.iter()
+        .copied()
+        .find(|lab| {
+            wanted == lab.dir()
+                || wanted == lab.slug
+                || wanted.parse::<u8>().is_ok_and(|n| n == lab.number)
+        })
+        .ok_or_else(|| UnknownLab(name.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_a_lab_by_any_of_its_names() {
+        for name in ["1", "01", "fork", "01-fork", "labs/01-fork/"] {
+            assert_eq!(find(name).unwrap().slug, "fork", "{name}");
+        }
+        let err = find("sockets-and-stuff").err().unwrap().to_string();
+        assert!(err.contains("01-fork"), "{err}");
+    }
+
+    #[test]
+    fn every_lab_is_declared_consistently() {
+        for (i, lab) in ALL.iter().enumerate() {
+            assert_eq!(lab.number as usize, i + 1, "labs are numbered in order");
+            assert!(!lab.scenarios.is_empty());
+            let mut names: Vec<_> = lab.scenarios.iter().map(|s| s.name).collect();
+            names.sort();
+            names.dedup();
+            assert_eq!(
+                names.len(),
+                lab.scenarios.len(),
+                "{}: duplicate scenario names",
+                lab.dir()
+            );
+            for s in lab.scenarios {
+                assert!(
+                    s.points > 0 && !s.hints.is_empty() && !s.limit.is_zero(),
+                    "{}",
+                    s.name
+                );
+            }
+            for f in lab.fixtures {
+                assert!(
+                    lab.scenario(f.caught_by).is_some(),
+                    "fixture {} names no scenario",
+                    f.name
+                );
+            }
+        }
+    }
+}

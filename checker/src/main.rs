@@ -1,0 +1,42 @@
+//! `lab`, the course's checker: `cargo lab --help`.
+
+mod cli;
+mod commands;
+mod compile;
+mod diagnose;
+mod fixture;
+mod labs;
+mod monitor;
+mod process;
+mod procfs;
+mod progress;
+mod report;
+mod runner;
+mod sandbox;
+mod scenario;
+mod stage;
+
+use std::process::ExitCode;
+
+use commands::Verdict;
+
+fn main() -> ExitCode {
+    let command = match cli::parse(std::env::args_os().skip(1)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = sandbox::become_subreaper() {
+        eprintln!("warning: {e:#}; orphaned processes may escape the clean-up");
+    }
+    match commands::run(command) {
+        Ok(Verdict::Passed) => ExitCode::SUCCESS,
+        Ok(Verdict::Failed) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! Starting a student's program under limits, and talking to it: its stdin
+//! is ours to write or close, its stdout arrives line by line with the time
+//! each line came, its stderr is kept for the report.
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{ChildStdin, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::resource::{Resource, setrlimit};
+use nix::sys::signal::{SigHandler, Signal, signal};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+/// Resource limits for every process a scenario starts.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Address space per process.
+    pub memory_bytes: u64,
+    /// Bytes kept of stdout (and, separately, of stderr) before the checker
+    /// stops reading and fails the scenario.
+    pub output_bytes: usize,
+    /// Largest file a process may write.
+    pub file_bytes: u64,
+    /// CPU seconds per process, a backstop behind the wall-clock limit.
+    pub cpu_seconds: u64,
+    /// Processes at once, enforced by the monitor (and by RLIMIT_NPROC
+    /// where the kernel applies it, i.e. not for root).
+    pub processes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 1 << 30,
+            output_bytes: 1 << 20,
+            file_bytes: 64 << 20,
+            cpu_seconds: 60,
+            processes: 64,
+        }
+    }
+}
+
+/// One line a program printed.
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub text: String,
+}
+
+#[derive(Default)]
+struct Stream {
+    lines: Vec<Line>,
+    partial: Vec<u8>,
+    bytes: usize,
+    eof: bool,
+    overflow: bool,
+}
+
+/// A stream read by a thread of its own, so that a program never blocks
+/// on a full pipe because the checker is busy elsewhere.
+#[derive(Clone, Default)]
+pub struct Capture(Arc<(Mutex<Stream>, Condvar)>);
+
+impl Capture {
+    fn spawn_reader(&self, mut source: impl Read + Send + 'static, limit: usize) {
+        let capture = self.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            loop {
+                let n = match source.read(&mut buf) {
+                    Ok(0) => 0,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(_) => 0,
+                };
+                let (lock, cvar) = &*capture.0;
+                let mut s = lock.lock().unwrap();
+                if n == 0 {
+                    if !s.partial.is_empty() {
+                        let text =
+                            String::from_utf8_lossy(&std::mem::take(&mut s.partial)).into_owned();
+                        s.lines.push(Line { text });
+                    }
+                    s.eof = true;
+                    cvar.notify_all();
+                    return;
+                }
+                s.bytes += n;
+                if s.bytes > limit {
+                    // Stop reading: the writer gets EPIPE or SIGPIPE.
+                    s.overflow = true;
+                    s.eof = true;
+                    cvar.notify_all();
+                    return;
+                }
+                for &b in &buf[..n] {
+                    if b == b'\n' {
+                        let text =
+                            String::from_utf8_lossy(&std::mem::take(&mut s.partial)).into_owned();
+                        s.lines.push(Line { text });
+                    } else {
+                        s.partial.push(b);
+                    }
+                }
+                cvar.notify_all();
+            }
+        });
+    }
+
+    /// Waits for line number `index`; `None` at end of stream or deadline.
+    fn line(&self, index: usize, deadline: Instant) -> Result<Option<Line>, Waited> {
+        let (lock, cvar) = &*self.0;
+        let mut s = lock.lock().unwrap();
+        loop {
+            if let Some(line) = s.lines.get(index) {
+                return Ok(Some(line.clone()));
+            }
+            if s.eof {
+                return Ok(None);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Waited::TimedOut);
+            }
+            s = cvar.wait_timeout(s, deadline - now).unwrap().0;
+        }
+    }
+
+    /// Everything captured so far.
+    pub fn text(&self) -> String {
+        let s = self.0.0.lock().unwrap();
+        let mut out: String = s.lines.iter().map(|l| format!("{}\n", l.text)).collect();
+        out.push_str(&String::from_utf8_lossy(&s.partial));
+        out
+    }
+
+    /// More than the limit arrived; the rest was refused.
+    pub fn overflowed(&self) -> bool {
+        self.0.0.lock().unwrap().overflow
+    }
+}
+
+/// Why a wait ended without its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waited {
+    TimedOut,
+}
+
+/// How a program ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(Signal),
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exit::Code(c) => write!(f, "exit status {c}"),
+            Exit::Signal(s) => write!(f, "killed by {}", s.as_str()),
+        }
+    }
+}
+
+/// A running program of the student's, started by the checker.
+pub struct Proc {
+    pub pid: i32,
+    pub name: String,
+    pub started: Instant,
+    stdin: Option<ChildStdin>,
+    stdout: Capture,
+    stderr: Capture,
+    next_line: usize,
+    exit: Option<(Exit, Instant)>,
+}
+
+/// What a scenario passes to [`Proc::spawn`].
+pub struct Spawn<'a> {
+    pub program: &'a Path,
+    pub name: &'a str,
+    pub args: &'a [String],
+    pub cwd: &'a Path,
+    pub env: &'a [(&'a str, String)],
+    pub limits: Limits,
+}
+
+impl Proc {
+    pub fn spawn(spec: Spawn<'_>) -> std::io::Result<Proc> {
+        let mut cmd = Command::new(spec.program);
+        cmd.args(spec.args)
+            .current_dir(spec.cwd)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env("RUST_BACKTRACE", "0");
+        for (k, v) in spec.env {
+            cmd.env(k, v);
+        }
+        let limits = spec.limits;
+        let nproc = nproc_ceiling(limits.processes);
+        // SAFETY: between fork and exec we only make async-signal-safe
+        // system calls (close_range, sigaction, setpgid, setrlimit, prctl)
+        // and allocate nothing.
+        unsafe {
+            cmd.pre_exec(move || {
+                // Descriptors the checker inherited without close-on-exec
+                // (cargo's jobserver, say) are none of the program's business.
+                if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) != 0 {
+                    for fd in 3..1024 {
+                        libc::close(fd);
+                    }
+                }
+                // Default signal dispositions: the checker may itself have been
+                // started with SIGINT ignored (a background job of a shell).
+                for sig in Signal::iterator() {
+                    if sig != Signal::SIGKILL && sig != Signal::SIGSTOP {
+                        let _ = signal(sig, SigHandler::SigDfl);
+                    }
+                }
+                // A process group of its own, so one kill reaches them all.
+                nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
+                // If the checker dies, so does the program.
+                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+                setrlimit(
+                    Resource::RLIMIT_AS,
+                    limits.memory_bytes,
+                    limits.memory_bytes,
+                )?;
+                setrlimit(Resource::RLIMIT_FSIZE, limits.file_bytes, limits.file_bytes)?;
+                setrlimit(
+                    Resource::RLIMIT_CPU,
+                    limits.cpu_seconds,
+                    limits.cpu_seconds + 1,
+                )?;
+                setrlimit(Resource::RLIMIT_CORE, 0, 0)?;
+                setrlimit(Resource::RLIMIT_NPROC, nproc, nproc)?;
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn()?;
+        let stdout = Capture::default();
+        let stderr = Capture::default();
+        stdout.spawn_reader(
+            child.stdout.take().expect("piped stdout"),
+            limits.output_bytes,
+        );
+        stderr.spawn_reader(
+            child.stderr.take().expect("piped stderr"),
+            limits.output_bytes,
+        );
+        Ok(Proc {
+            pid: child.id() as i32,
+            name: spec.name.to_string(),
+            started: Instant::now(),
+            stdin: child.stdin.take(),
+            stdout,
+            stderr,
+            next_line: 0,
+            exit: None,
+        })
+        // `child` is dropped without waiting: the checker reaps with waitpid.
+    }
+
+    /// The next line of stdout not read yet. `Ok(None)` at end of output.
+    pub fn next_line(&mut self, deadline: Instant) -> Result<Option<Line>, Waited> {
+        let line = self.stdout.line(self.next_line, deadline)?;
+        if line.is_some() {
+            self.next_line += 1;
+        }
+        Ok(line)
+    }
+
+    /// Handles on stdout and stderr that outlive the `Proc`.
+    pub fn captures(&self) -> (Capture, Capture) {
+        (self.stdout.clone(), self.stderr.clone())
+    }
+
+    /// Closes the program's stdin: it reads end of file.
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Waits for the program itself to exit (its children may live on).
+    pub fn wait(&mut self, deadline: Instant) -> Result<Exit, Waited> {
+        if let Some((exit, _)) = self.exit {
+            return Ok(exit);
+        }
+        let pid = Pid::from_raw(self.pid);
+        loop {
+            match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(_, code)) => return Ok(self.record(Exit::Code(code))),
+                Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(self.record(Exit::Signal(sig))),
+                Ok(_) | Err(Errno::EINTR) => {}
+                // Reaped elsewhere (the clean-up): it is gone.
+                Err(_) => return Ok(self.record(Exit::Signal(Signal::SIGKILL))),
+            }
+            if Instant::now() >= deadline {
+                return Err(Waited::TimedOut);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn record(&mut self, exit: Exit) -> Exit {
+        self.exit = Some((exit, Instant::now()));
+        exit
+    }
+
+    /// When the program exited, if the checker has seen it exit.
+    pub fn exited_at(&self) -> Option<Instant> {
+        self.exit.map(|(_, at)| at)
+    }
+}
+
+/// RLIMIT_NPROC counts every process of the user, so the ceiling is what
+/// the user runs already plus the scenario's allowance. (Root ignores it;
+/// the monitor enforces the limit for everyone.)
+fn nproc_ceiling(allowance: usize) -> u64 {
+    use std::sync::OnceLock;
+    static RUNNING: OnceLock<u64> = OnceLock::new();
+    let running = *RUNNING.get_or_init(|| {
+        let uid = nix::unistd::getuid().as_raw();
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return 4096;
+        };
+        let mut n = 0u64;
+        for e in dir.flatten() {
+            use std::os::unix::fs::MetadataExt;
+            if e.file_name().to_string_lossy().parse::<u32>().is_ok()
+                && e.metadata().map(|m| m.uid() == uid).unwrap_or(false)
+            {
+                // Threads count too: add each process's thread count.
+                let threads = std::fs::read_dir(e.path().join("task"))
+                    .map(|d| d.count())
+                    .unwrap_or(1);
+                n += threads as u64;
+            }
+        }
+        n
+    });
+    running + allowance as u64 + 64
+}

@@ -1,0 +1,186 @@
+//! Reading processes from `/proc`: who is a descendant of whom, in what
+//! state, blocked where, and holding which descriptors.
+
+use std::fs;
+
+/// One line of `/proc/PID/stat`, the fields we use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stat {
+    pub pid: i32,
+    pub comm: String,
+    /// R running, S sleeping, D disk sleep, Z zombie, T stopped, t traced.
+    pub state: char,
+    pub ppid: i32,
+    pub pgid: i32,
+    pub sid: i32,
+}
+
+impl Stat {
+    pub fn is_zombie(&self) -> bool {
+        self.state == 'Z' || self.state == 'X'
+    }
+}
+
+/// Reads `/proc/PID/stat`; `None` once the process is gone.
+pub fn stat(pid: i32) -> Option<Stat> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&text)
+}
+
+fn parse_stat(text: &str) -> Option<Stat> {
+    // "PID (COMM) STATE PPID PGRP SESSION ..."; COMM may hold spaces and
+    // parentheses, so split at the last ')'.
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let pid = text[..open].trim().parse().ok()?;
+    let comm = text[open + 1..close].to_string();
+    let mut rest = text[close + 1..].split_whitespace();
+    let state = rest.next()?.chars().next()?;
+    let ppid = rest.next()?.parse().ok()?;
+    let pgid = rest.next()?.parse().ok()?;
+    let sid = rest.next()?.parse().ok()?;
+    Some(Stat {
+        pid,
+        comm,
+        state,
+        ppid,
+        pgid,
+        sid,
+    })
+}
+
+/// The direct children of `pid`, from every thread's `children` list.
+pub fn children(pid: i32) -> Vec<i32> {
+    let mut found = Vec::new();
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return found;
+    };
+    for task in tasks.flatten() {
+        let path = task.path().join("children");
+        if let Ok(text) = fs::read_to_string(path) {
+            found.extend(
+                text.split_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok()),
+            );
+        }
+    }
+    found.sort_unstable();
+    found.dedup();
+    found
+}
+
+/// Every descendant of `root` (not `root` itself), parents before children.
+pub fn descendants(root: i32) -> Vec<Stat> {
+    let mut out = Vec::new();
+    let mut queue = children(root);
+    let mut seen = std::collections::HashSet::new();
+    while let Some(pid) = queue.pop() {
+        if !seen.insert(pid) {
+            continue;
+        }
+        if let Some(s) = stat(pid) {
+            queue.extend(children(pid));
+            out.push(s);
+        }
+    }
+    out
+}
+
+/// Where a process is blocked, as far as `/proc` tells.
+#[derive(Debug, Clone, Default)]
+pub struct Blocked {
+    /// The kernel function it sleeps in (`/proc/PID/wchan`), e.g. `pipe_read`.
+    pub wchan: Option<String>,
+    /// The system call it is in and its first arguments, unless running.
+    pub syscall: Option<(i64, [u64; 3])>,
+    /// `/proc/PID/syscall` said "running".
+    pub running: bool,
+}
+
+pub fn blocked(pid: i32) -> Blocked {
+    let wchan = fs::read_to_string(format!("/proc/{pid}/wchan"))
+        .ok()
+        .map(|w| w.trim().to_string())
+        .filter(|w| !w.is_empty() && w != "0");
+    let raw = fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+    let mut words = raw.split_whitespace();
+    let first = words.next().unwrap_or("");
+    let running = first == "running";
+    let syscall = first.parse::<i64>().ok().filter(|&nr| nr >= 0).map(|nr| {
+        let mut args = [0u64; 3];
+        for arg in &mut args {
+            *arg = words
+                .next()
+                .and_then(|w| u64::from_str_radix(w.trim_start_matches("0x"), 16).ok())
+                .unwrap_or(0);
+        }
+        (nr, args)
+    });
+    Blocked {
+        wchan,
+        syscall,
+        running,
+    }
+}
+
+/// What descriptor `fd` of `pid` refers to, e.g. `pipe:[1234]` or a path.
+pub fn fd_target(pid: i32, fd: i32) -> Option<String> {
+    fs::read_link(format!("/proc/{pid}/fd/{fd}"))
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
+}
+
+/// The access mode of a descriptor: 0 read, 1 write, 2 read and write.
+pub fn fd_access(pid: i32, fd: i32) -> Option<u32> {
+    let info = fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
+    let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?;
+    u32::from_str_radix(flags.trim(), 8).ok().map(|f| f & 0o3)
+}
+
+/// Every open descriptor of `pid`: (fd, target).
+pub fn fds(pid: i32) -> Vec<(i32, String)> {
+    let Ok(dir) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(i32, String)> = dir
+        .flatten()
+        .filter_map(|e| {
+            let fd = e.file_name().to_str()?.parse().ok()?;
+            Some((fd, fd_target(pid, fd)?))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stat_with_odd_command_names() {
+        let s = parse_stat("42 (a (weird) name) S 7 42 7 0 -1 4194560 0").unwrap();
+        assert_eq!(s.pid, 42);
+        assert_eq!(s.comm, "a (weird) name");
+        assert_eq!(s.state, 'S');
+        assert_eq!((s.ppid, s.pgid, s.sid), (7, 42, 7));
+    }
+
+    #[test]
+    fn sees_its_own_child() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let me = std::process::id() as i32;
+        let found = descendants(me);
+        assert!(
+            found.iter().any(|s| s.pid == child.id() as i32),
+            "{found:?}"
+        );
+        let s = stat(child.id() as i32).unwrap();
+        assert_eq!(s.ppid, me);
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}

@@ -1,0 +1,160 @@
+//! What every scenario runs inside: a fresh temporary directory, a unique
+//! prefix for named IPC objects, and afterwards the clean-up of every
+//! process and IPC object the student's code left behind.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use crate::procfs;
+
+/// Makes the checker the "child subreaper" of everything it starts: a
+/// process whose parent exits is re-parented to the checker instead of to
+/// init, so nothing the student's code forks can escape the clean-up.
+pub fn become_subreaper() -> Result<()> {
+    nix::sys::prctl::set_child_subreaper(true).context("prctl(PR_SET_CHILD_SUBREAPER)")
+}
+
+/// This checker's pid.
+pub fn checker_pid() -> i32 {
+    std::process::id() as i32
+}
+
+/// The directories where Linux shows named IPC objects as files.
+const IPC_DIRS: &[&str] = &["/dev/shm", "/dev/mqueue"];
+
+/// A scenario's private place: removed, with its IPC objects, on drop.
+pub struct Sandbox {
+    pub tmp: PathBuf,
+    /// Prefix for every named IPC object: `/lab-PID-N-` (POSIX names start
+    /// with a slash). The programs get it as `LAB_IPC_PREFIX`.
+    pub ipc_prefix: String,
+}
+
+impl Sandbox {
+    pub fn new(label: &str) -> Result<Sandbox> {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let me = checker_pid();
+        let tmp = std::env::temp_dir().join(format!("lab-{me}-{n}-{label}"));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).with_context(|| format!("removing {}", tmp.display()))?;
+        }
+        std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        Ok(Sandbox {
+            tmp,
+            ipc_prefix: format!("/lab-{me}-{n}-"),
+        })
+    }
+
+    /// Named IPC objects that exist under this sandbox's prefix, as paths
+    /// (`/dev/shm/lab-1-0-counter`, `/dev/mqueue/lab-1-0-requests`, ...).
+    pub fn ipc_objects(&self) -> Vec<PathBuf> {
+        let bare = self.ipc_prefix.trim_start_matches('/');
+        let mut found = Vec::new();
+        for dir in IPC_DIRS {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                // Named semaphores show up as /dev/shm/sem.NAME.
+                let name = name.strip_prefix("sem.").unwrap_or(&name);
+                if name.starts_with(bare) {
+                    found.push(e.path());
+                }
+            }
+        }
+        found.sort();
+        found
+    }
+
+    /// Removes the temporary directory and every IPC object under the prefix.
+    fn remove_files(&self) {
+        for path in self.ipc_objects() {
+            let _ = std::fs::remove_file(&path);
+        }
+        let _ = remove_tree(&self.tmp);
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        kill_all_descendants(Duration::from_secs(5));
+        self.remove_files();
+    }
+}
+
+fn remove_tree(path: &Path) -> std::io::Result<()> {
+    if path.exists() {
+        std::fs::remove_dir_all(path)
+    } else {
+        Ok(())
+    }
+}
+
+/// Kills and reaps every descendant of the checker (alive, stopped, or
+/// escaped into its own session), until none is left or `patience` runs
+/// out. Returns the pids that could not be removed.
+pub fn kill_all_descendants(patience: Duration) -> Vec<i32> {
+    let me = checker_pid();
+    let until = Instant::now() + patience;
+    loop {
+        let left = procfs::descendants(me);
+        for s in left.iter().filter(|s| !s.is_zombie()) {
+            let _ = kill(Pid::from_raw(s.pid), Signal::SIGKILL);
+        }
+        reap_zombies();
+        if left.is_empty() {
+            return Vec::new();
+        }
+        if Instant::now() >= until {
+            return procfs::descendants(me).into_iter().map(|s| s.pid).collect();
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Reaps every child of the checker that has already exited.
+pub fn reap_zombies() {
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL)) {
+            Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return,
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(_) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sandbox_removes_its_directory_and_ipc_objects() {
+        let sandbox = Sandbox::new("unit").unwrap();
+        let tmp = sandbox.tmp.clone();
+        std::fs::write(tmp.join("file"), "x").unwrap();
+        let shm = PathBuf::from(format!(
+            "/dev/shm/{}obj",
+            sandbox.ipc_prefix.trim_start_matches('/')
+        ));
+        let have_shm = std::fs::write(&shm, "x").is_ok();
+        if have_shm {
+            assert_eq!(sandbox.ipc_objects(), vec![shm.clone()]);
+        }
+        // Dropping would also kill every child of this test process,
+        // including other tests' children: remove only the files here.
+        sandbox.remove_files();
+        std::mem::forget(sandbox);
+        assert!(!tmp.exists());
+        assert!(!shm.exists());
+    }
+}

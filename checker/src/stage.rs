@@ -1,0 +1,330 @@
+//! Where a lab is built: a workspace of the checker's own under
+//! `target/lab/`, holding a copy of the lab crate from the tree being
+//! checked. The copy mirrors the course's layout (`labs/01-fork/...`), so
+//! compiler messages and panics name the same paths the student edits.
+//!
+//! Only the student's part is taken from the tree: `src/` minus `src/bin/`.
+//! `Cargo.toml` and the given programs come from the course itself, so an
+//! edited manifest or a rewritten program in a submission changes nothing.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::labs::Lab;
+
+/// The course checkout the checker belongs to.
+pub fn course_root() -> PathBuf {
+    if let Some(root) = std::env::var_os("LAB_COURSE_ROOT") {
+        return PathBuf::from(root);
+    }
+    // checker/ is one level below the course root.
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("checker has a parent")
+        .to_path_buf()
+}
+
+/// A tree of lab crates to check.
+#[derive(Debug, Clone)]
+pub struct Tree {
+    /// How reports name it: `labs`, `solutions`, or the path given.
+    pub label: String,
+    /// The directory holding the `NN-slug` crates.
+    pub labs_dir: PathBuf,
+    /// The layout path the staged copy uses: `labs` or `solutions`.
+    pub layout: &'static str,
+    /// Name of the staging workspace under `target/lab/`.
+    pub key: String,
+}
+
+impl Tree {
+    /// The student's working copy: the course's own `labs/`.
+    pub fn labs() -> Tree {
+        Tree {
+            label: "labs".into(),
+            labs_dir: course_root().join("labs"),
+            layout: "labs",
+            key: "labs".into(),
+        }
+    }
+
+    /// The reference solutions.
+    pub fn solutions() -> Tree {
+        Tree {
+            label: "solutions".into(),
+            labs_dir: course_root().join("solutions"),
+            layout: "solutions",
+            key: "solutions".into(),
+        }
+    }
+
+    /// Another checkout of the course (a student's submission).
+    pub fn checkout(dir: &Path) -> Result<Tree> {
+        let dir = dir
+            .canonicalize()
+            .with_context(|| format!("cannot open the tree {}", dir.display()))?;
+        let labs_dir = dir.join("labs");
+        if !labs_dir.is_dir() {
+            bail!(
+                "{} does not look like a checkout of the course: it has no labs/ directory",
+                dir.display()
+            );
+        }
+        let key = format!("tree-{:016x}", fnv1a(dir.to_string_lossy().as_bytes()));
+        Ok(Tree {
+            label: dir.display().to_string(),
+            labs_dir,
+            layout: "labs",
+            key,
+        })
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    })
+}
+
+/// A lab copied into its staging workspace, ready for cargo.
+pub struct Staged {
+    /// The staging workspace's root (holds Cargo.toml and Cargo.lock).
+    pub root: PathBuf,
+    pub target_dir: PathBuf,
+}
+
+/// Copies `lab` from `tree` into its staging workspace. `patch`, for
+/// fixtures, is applied to the copy.
+pub fn stage(tree: &Tree, lab: &Lab, patch: Option<&Path>) -> Result<Staged> {
+    let course = course_root();
+    let source = tree.labs_dir.join(lab.dir());
+    if !source.join("src").is_dir() {
+        bail!(
+            "{} has no lab {} (looked for {})",
+            tree.label,
+            lab.dir(),
+            source.join("src").display()
+        );
+    }
+    let pristine = course.join("labs").join(lab.dir());
+    let key = match patch {
+        Some(_) => format!("{}-fixtures", tree.key),
+        None => tree.key.clone(),
+    };
+    let root = course.join("target").join("lab").join(key);
+    let member = format!("{}/{}", tree.layout, lab.dir());
+    let dest = root.join(&member);
+    fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
+
+    write_if_changed(
+        &root.join("Cargo.toml"),
+        workspace_manifest(&course, &member)?.as_bytes(),
+    )?;
+    let lock = root.join("Cargo.lock");
+    if !lock.exists() {
+        if let Ok(bytes) = fs::read(course.join("Cargo.lock")) {
+            write_if_changed(&lock, &bytes)?;
+        }
+    }
+    write_if_changed(
+        &dest.join("Cargo.toml"),
+        &read(&pristine.join("Cargo.toml"))?,
+    )?;
+
+    // src/ from the tree, src/bin/ from the course.
+    let mut wanted = Vec::new();
+    collect_files(&source.join("src"), Path::new("src"), &mut wanted, true)?;
+    let mut files: Vec<(PathBuf, Vec<u8>)> = wanted
+        .into_iter()
+        .map(|rel| Ok((rel.clone(), read(&source.join(&rel))?)))
+        .collect::<Result<_>>()?;
+    let mut given = Vec::new();
+    collect_files(
+        &pristine.join("src/bin"),
+        Path::new("src/bin"),
+        &mut given,
+        false,
+    )?;
+    for rel in given {
+        let bytes = read(&pristine.join(&rel))?;
+        files.push((rel, bytes));
+    }
+    if let Some(patch) = patch {
+        crate::fixture::apply(patch, &mut files)?;
+    }
+    sync_dir(&dest.join("src"), Path::new("src"), &files)?;
+    for (rel, bytes) in &files {
+        write_if_changed(&dest.join(rel), bytes)?;
+    }
+    let target_dir = root.join("target");
+    Ok(Staged { root, target_dir })
+}
+
+/// The staging workspace's manifest: one member, and the course's
+/// `[workspace.package]`, `[workspace.dependencies]` and profiles.
+fn workspace_manifest(course: &Path, member: &str) -> Result<String> {
+    let text =
+        fs::read_to_string(course.join("Cargo.toml")).context("reading the course's Cargo.toml")?;
+    let mut out = format!(
+        "# Written by the checker; changes are overwritten.\n[workspace]\nresolver = \"3\"\nmembers = [\"{member}\"]\n"
+    );
+    for section in [
+        "[workspace.package]",
+        "[workspace.dependencies]",
+        "[profile.",
+    ] {
+        for block in sections(&text, section) {
+            out.push('\n');
+            out.push_str(block);
+        }
+    }
+    Ok(out)
+}
+
+/// The blocks of a TOML file whose header starts with `header`.
+fn sections<'a>(text: &'a str, header: &str) -> Vec<&'a str> {
+    let mut blocks = Vec::new();
+    let mut start = None;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if line.starts_with('[') {
+            if let Some(s) = start.take() {
+                blocks.push(&text[s..offset]);
+            }
+            if line.starts_with(header) {
+                start = Some(offset);
+            }
+        }
+        offset += line.len();
+    }
+    if let Some(s) = start {
+        blocks.push(&text[s..]);
+    }
+    blocks
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Lists the files under `dir` as paths relative to it (prefixed by `rel`).
+fn collect_files(dir: &Path, rel: &Path, out: &mut Vec<PathBuf>, skip_bin: bool) -> Result<()> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for e in entries {
+        let e = e.with_context(|| format!("listing {}", dir.display()))?;
+        let name = e.file_name();
+        let rel = rel.join(&name);
+        let ty = e.file_type()?;
+        if ty.is_dir() {
+            if skip_bin && rel == Path::new("src/bin") {
+                continue;
+            }
+            collect_files(&e.path(), &rel, out, skip_bin)?;
+        } else if ty.is_file() {
+            out.push(rel);
+        }
+    }
+    Ok(())
+}
+
+/// Removes files under `dir` that are not in `files`, so a file deleted
+/// from the tree disappears from the copy.
+fn sync_dir(dir: &Path, rel: &Path, files: &[(PathBuf, Vec<u8>)]) -> Result<()> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        let rel = rel.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            sync_dir(&e.path(), &rel, files)?;
+        } else if !files.iter().any(|(f, _)| *f == rel) {
+            fs::remove_file(e.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes only when the content differs, so cargo sees unchanged files as
+/// unchanged and rebuilds nothing.
+fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
+    if fs::read(path).ok().as_deref() == Some(bytes) {
+        return Ok(());
+    }
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_toml_sections() {
+        let text = "[workspace]\nmembers = []\n\n[workspace.dependencies]\na = \"1\"\n\n[profile.dev]\nopt-level = 1\n[profile.release]\nlto = true\n";
+        assert_eq!(
+            sections(text, "[workspace.dependencies]"),
+            vec!["[workspace.dependencies]\na = \"1\"\n\n"]
+        );
+        assert_eq!(sections(text, "[profile.").len(), 2);
+    }
+
+    #[test]
+    fn solutions_use_the_same_dependency_versions_as_the_course() {
+        let root = course_root();
+        let course = fs::read_to_string(root.join("Cargo.toml")).unwrap();
+        let solutions = fs::read_to_string(root.join("solutions/Cargo.toml")).unwrap();
+        let deps = |text: &str| -> Vec<String> {
+            sections(text, "[workspace.dependencies]")
+                .concat()
+                .lines()
+                .filter(|l| l.contains('='))
+                .map(str::to_string)
+                .collect()
+        };
+        let course_deps = deps(&course);
+        for line in deps(&solutions) {
+            assert!(
+                course_deps.contains(&line),
+                "solutions/Cargo.toml has `{line}`, unlike Cargo.toml"
+            );
+        }
+    }
+
+    #[test]
+    fn starters_and_solutions_share_manifests_and_programs() {
+        let root = course_root();
+        for lab in crate::labs::ALL {
+            let (a, b) = (
+                root.join("labs").join(lab.dir()),
+                root.join("solutions").join(lab.dir()),
+            );
+            assert_eq!(
+                read(&a.join("Cargo.toml")).unwrap(),
+                read(&b.join("Cargo.toml")).unwrap(),
+                "{}",
+                lab.dir()
+            );
+            let (mut x, mut y) = (Vec::new(), Vec::new());
+            collect_files(&a.join("src/bin"), Path::new(""), &mut x, false).unwrap();
+            collect_files(&b.join("src/bin"), Path::new(""), &mut y, false).unwrap();
+            x.sort();
+            y.sort();
+            assert_eq!(x, y, "{}: the same programs", lab.dir());
+            for f in x {
+                assert_eq!(
+                    read(&a.join("src/bin").join(&f)).unwrap(),
+                    read(&b.join("src/bin").join(&f)).unwrap(),
+                    "{}: src/bin/{} differs between labs/ and solutions/",
+                    lab.dir(),
+                    f.display()
+                );
+            }
+        }
+    }
+}
