@@ -9,8 +9,12 @@ use serde_json::{Map, Value, json};
 use crate::report::LabResult;
 use crate::stage::course_root;
 
+/// `LAB_PROGRESS` overrides the place (the course's own tests use it).
 fn path() -> PathBuf {
-    course_root().join("target/lab/progress.json")
+    match std::env::var_os("LAB_PROGRESS") {
+        Some(p) => PathBuf::from(p),
+        None => course_root().join("target/lab/progress.json"),
+    }
 }
 
 /// The whole record; empty when missing or unreadable.
