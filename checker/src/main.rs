@@ -1,5 +1,6 @@
 //! `lab`, the course's checker: `cargo lab --help`.
 
+mod cgroup;
 mod cli;
 mod commands;
 mod compile;

@@ -185,6 +185,8 @@ pub struct Spawn<'a> {
     pub cwd: &'a Path,
     pub env: &'a [(&'a str, String)],
     pub limits: Limits,
+    /// `cgroup.procs` of the scenario's pids cgroup, if there is one.
+    pub cgroup: Option<&'a std::ffi::CString>,
 }
 
 impl Proc {
@@ -201,6 +203,7 @@ impl Proc {
         }
         let limits = spec.limits;
         let nproc = nproc_ceiling(limits.processes);
+        let cgroup = spec.cgroup.cloned();
         // SAFETY: between fork and exec we only make async-signal-safe
         // system calls (close_range, sigaction, setpgid, setrlimit, prctl)
         // and allocate nothing.
@@ -219,6 +222,11 @@ impl Proc {
                     if sig != Signal::SIGKILL && sig != Signal::SIGSTOP {
                         let _ = signal(sig, SigHandler::SigDfl);
                     }
+                }
+                // Into the scenario's cgroup first: its pids.max holds
+                // even for root, whom RLIMIT_NPROC does not limit.
+                if let Some(procs) = &cgroup {
+                    let _ = crate::cgroup::join(procs);
                 }
                 // A process group of its own, so one kill reaches them all.
                 nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;

@@ -33,7 +33,10 @@ pub fn run_lab(lab: &'static Lab, tree: &str, bins: &Bins, only: Option<&str>) -
 
 pub fn run_scenario(lab: &Lab, scenario: &'static Scenario, bins: &Bins) -> ScenarioResult {
     let began = Instant::now();
-    let failure = match Sandbox::new(&format!("{:02}-{}", lab.number, scenario.name)) {
+    let failure = match Sandbox::new(
+        &format!("{:02}-{}", lab.number, scenario.name),
+        scenario.max_procs,
+    ) {
         Ok(sandbox) => run_in(sandbox, scenario, bins),
         Err(e) => Some(Failure::internal(format!("{e:#}"))),
     };

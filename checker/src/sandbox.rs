@@ -12,6 +12,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
+use crate::cgroup::PidsCgroup;
 use crate::procfs;
 
 /// Makes the checker the "child subreaper" of everything it starts: a
@@ -35,10 +36,13 @@ pub struct Sandbox {
     /// Prefix for every named IPC object: `/lab-PID-N-` (POSIX names start
     /// with a slash). The programs get it as `LAB_IPC_PREFIX`.
     pub ipc_prefix: String,
+    /// A hard cap on processes, where the machine allows one.
+    pub cgroup: Option<PidsCgroup>,
 }
 
 impl Sandbox {
-    pub fn new(label: &str) -> Result<Sandbox> {
+    /// A sandbox for a scenario allowing `max_procs` processes at once.
+    pub fn new(label: &str, max_procs: usize) -> Result<Sandbox> {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let me = checker_pid();
@@ -47,9 +51,12 @@ impl Sandbox {
             std::fs::remove_dir_all(&tmp).with_context(|| format!("removing {}", tmp.display()))?;
         }
         std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        // Threads count as tasks too: leave room for a few per process.
+        let cgroup = PidsCgroup::create(&format!("lab-{me}-{n}"), max_procs * 4 + 16);
         Ok(Sandbox {
             tmp,
             ipc_prefix: format!("/lab-{me}-{n}-"),
+            cgroup,
         })
     }
 
@@ -105,9 +112,24 @@ fn remove_tree(path: &Path) -> std::io::Result<()> {
 /// out. Returns the pids that could not be removed.
 pub fn kill_all_descendants(patience: Duration) -> Vec<i32> {
     let me = checker_pid();
+    let my_group = nix::unistd::getpgrp().as_raw();
     let until = Instant::now() + patience;
     loop {
         let left = procfs::descendants(me);
+        // Whole process groups first: the kernel delivers a group kill
+        // atomically with respect to fork, so a fork bomb that stays in its
+        // group dies at once, children being forked included.
+        let mut groups: Vec<i32> = left
+            .iter()
+            .map(|s| s.pgid)
+            .filter(|&g| g > 1 && g != my_group)
+            .collect();
+        groups.sort_unstable();
+        groups.dedup();
+        for group in groups {
+            let _ = nix::sys::signal::killpg(Pid::from_raw(group), Signal::SIGKILL);
+        }
+        // Then every process one by one, for those that left their group.
         for s in left.iter().filter(|s| !s.is_zombie()) {
             let _ = kill(Pid::from_raw(s.pid), Signal::SIGKILL);
         }
@@ -139,7 +161,7 @@ mod tests {
 
     #[test]
     fn sandbox_removes_its_directory_and_ipc_objects() {
-        let sandbox = Sandbox::new("unit").unwrap();
+        let sandbox = Sandbox::new("unit", 4).unwrap();
         let tmp = sandbox.tmp.clone();
         std::fs::write(tmp.join("file"), "x").unwrap();
         let shm = PathBuf::from(format!(

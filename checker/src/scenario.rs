@@ -106,7 +106,11 @@ impl Failure {
 
     /// The whole message, as the reports show it.
     pub fn message(&self, hint: Option<&str>) -> String {
-        let mut out = format!("expected: {}\nhappened: {}", self.expected, self.happened);
+        let mut out = format!(
+            "expected: {}\nhappened: {}",
+            shorten(&self.expected),
+            shorten(&self.happened)
+        );
         if let Some(why) = &self.why {
             out.push_str(&format!("\nwhy:      {why}"));
         }
@@ -126,6 +130,19 @@ pub struct Spawned {
     pub name: String,
     pub stdout: Capture,
     pub stderr: Capture,
+}
+
+/// Cuts what a program printed to a readable length.
+fn shorten(text: &str) -> String {
+    const MAX: usize = 400;
+    if text.len() <= MAX {
+        return text.to_string();
+    }
+    let mut end = MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} more bytes)", &text[..end], text.len() - end)
 }
 
 /// Compiled programs of the lab under test, by binary name.
@@ -178,6 +195,7 @@ impl<'a> Run<'a> {
             cwd: &self.sandbox.tmp,
             env: &env,
             limits: self.limits,
+            cgroup: self.sandbox.cgroup.as_ref().map(|c| c.procs_path()),
         })
         .map_err(|e| Failure::internal(format!("starting {bin}: {e}")))?;
         let (stdout, stderr) = proc.captures();

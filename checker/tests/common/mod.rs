@@ -1,0 +1,100 @@
+//! Shared by the integration tests: the `lab` command with a private
+//! progress file, and throw-away checkouts of the course.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+pub fn course_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// `lab`, without colours, recording progress in a file of the test's own.
+pub fn lab(test: &str) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("lab").unwrap();
+    let progress = std::env::temp_dir().join(format!(
+        "lab-test-progress-{}-{test}.json",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&progress);
+    cmd.env("NO_COLOR", "1")
+        .env("LAB_PROGRESS", progress)
+        .env_remove("CLICOLOR_FORCE");
+    cmd
+}
+
+/// A checkout of the course holding lab 01 with `lib_rs` as its library.
+/// It lives under target/ at a fixed place, so builds are incremental.
+pub fn tree_with_lab01(name: &str, lib_rs: &str) -> PathBuf {
+    let root = course_root().join("target/test-trees").join(name);
+    let lab = root.join("labs/01-fork");
+    std::fs::create_dir_all(lab.join("src")).unwrap();
+    let course_lab = course_root().join("labs/01-fork");
+    for file in ["Cargo.toml", "src/given.rs"] {
+        std::fs::copy(course_lab.join(file), lab.join(file)).unwrap();
+    }
+    std::fs::write(lab.join("src/lib.rs"), lib_rs).unwrap();
+    root
+}
+
+/// The solution's library of lab 01, with `find` replaced by `replace`.
+pub fn solution_lib_with(find: &str, replace: &str) -> String {
+    let lib = std::fs::read_to_string(course_root().join("solutions/01-fork/src/lib.rs")).unwrap();
+    assert_eq!(
+        lib.matches(find).count(),
+        1,
+        "the test's anchor text must occur once: {find}"
+    );
+    lib.replacen(find, replace, 1)
+}
+
+/// Pids of live processes whose program lies under `dir`.
+pub fn processes_under(dir: &Path) -> Vec<i32> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(exe) = std::fs::read_link(e.path().join("exe")) {
+            if exe.starts_with(dir) {
+                found.push(pid);
+            }
+        }
+    }
+    found
+}
+
+/// Whether a fork bomb would meet a hard limit here: RLIMIT_NPROC for an
+/// ordinary user, a writable pids cgroup for root (see checker/src/cgroup.rs).
+pub fn fork_bombs_are_capped() -> bool {
+    if nix::unistd::getuid().as_raw() != 0 {
+        return true;
+    }
+    let table = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    table.lines().any(|line| {
+        let parts: Vec<&str> = line.splitn(3, ':').collect();
+        let rel = parts
+            .get(2)
+            .map(|p| p.trim_start_matches('/'))
+            .unwrap_or("");
+        let dir = match parts.get(1) {
+            Some(c) if c.split(',').any(|c| c == "pids") => {
+                Path::new("/sys/fs/cgroup/pids").join(rel)
+            }
+            Some(c) if c.is_empty() => {
+                let dir = Path::new("/sys/fs/cgroup").join(rel);
+                let enabled =
+                    std::fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
+                if !enabled.split_whitespace().any(|c| c == "pids") {
+                    return false;
+                }
+                dir
+            }
+            _ => return false,
+        };
+        nix::unistd::access(&dir, nix::unistd::AccessFlags::W_OK).is_ok()
+    })
+}
