@@ -84,7 +84,7 @@ pub fn fork_bombs_are_capped() -> bool {
             Some(c) if c.split(',').any(|c| c == "pids") => {
                 Path::new("/sys/fs/cgroup/pids").join(rel)
             }
-            Some(c) if c.is_empty() => {
+            Some(&"") => {
                 let dir = Path::new("/sys/fs/cgroup").join(rel);
                 let enabled =
                     std::fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
