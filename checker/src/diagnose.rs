@@ -218,6 +218,12 @@ pub fn where_blocked(s: &Stat, procs: &[Stat], program: i32, checker: i32) -> St
                             join_names(&writers)
                         ));
                     }
+                    if fd == 0 && writers == ["the checker"] {
+                        sentence.push_str(
+                            " (its standard input: the checker holds it open on purpose, \
+                             and closes it once it has seen what it waits for)",
+                        );
+                    }
                 } else if name.starts_with("write") {
                     sentence.push_str(" that is full: nobody reads the other end");
                     let readers = holders(&target, false, procs, checker);

@@ -78,11 +78,11 @@ impl Failure {
         }
     }
 
-    pub fn timed_out(waiting_for: impl Into<String>) -> Failure {
+    pub fn timed_out(waiting_for: impl Into<String>, limit: Duration) -> Failure {
         Failure {
             kind: Kind::TimedOut,
             expected: waiting_for.into(),
-            happened: "nothing happened before the time limit".into(),
+            happened: format!("the time limit ({} s) passed first; where each process was then:", limit.as_secs_f64()),
             why: None,
             details: Vec::new(),
         }
@@ -153,6 +153,8 @@ pub struct Run<'a> {
     bins: &'a Bins,
     pub sandbox: Sandbox,
     pub deadline: Instant,
+    /// The scenario's time limit.
+    pub limit: Duration,
     pub rng: StdRng,
     pub monitor: Monitor,
     limits: Limits,
@@ -167,6 +169,7 @@ impl<'a> Run<'a> {
             bins,
             sandbox,
             deadline: started + limit,
+            limit,
             rng: StdRng::from_os_rng(),
             monitor: Monitor::start(max_procs),
             limits: Limits {
@@ -224,7 +227,7 @@ impl<'a> Run<'a> {
     /// taken before anything is dropped, while the processes still hang.
     pub fn timed_out(&self, waiting_for: &str) -> Failure {
         let program = self.spawned.first().map(|s| s.pid).unwrap_or(0);
-        let mut failure = Failure::timed_out(waiting_for);
+        let mut failure = Failure::timed_out(waiting_for, self.limit);
         failure.details = diagnose::hang_report(program, crate::sandbox::checker_pid())
             .into_iter()
             .map(|l| format!("- {l}"))

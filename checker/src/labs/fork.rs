@@ -25,7 +25,7 @@ pub static LAB: Lab = Lab {
         Scenario {
             name: "fork-returns-twice",
             points: 2,
-            limit: Duration::from_secs(10),
+            limit: Duration::from_secs(5),
             does: "runs `twice`, which forks once, and looks at both processes in /proc while the child is held",
             expects: "a parent line and a child line whose pids are the real parent and child, the child reaped, exit status 0",
             hints: &[
@@ -39,7 +39,7 @@ pub static LAB: Lab = Lab {
         Scenario {
             name: "memory-is-copied",
             points: 2,
-            limit: Duration::from_secs(10),
+            limit: Duration::from_secs(5),
             does: "runs `copied TOTAL A1 A2 ...`: every worker adds its number to a global TOTAL",
             expects: "each worker to see TOTAL + its own number only, and the parent to still see TOTAL",
             hints: &[
@@ -52,7 +52,7 @@ pub static LAB: Lab = Lab {
         Scenario {
             name: "exit-status-reaches-parent",
             points: 2,
-            limit: Duration::from_secs(10),
+            limit: Duration::from_secs(5),
             does: "runs `exitcodes A B ...` (each worker exits with A + B) and kills one worker with a signal",
             expects: "the parent to report each worker's sum from its exit status, and the killed worker as killed by that signal",
             hints: &[
@@ -65,7 +65,7 @@ pub static LAB: Lab = Lab {
         Scenario {
             name: "parallel-fan-out",
             points: 2,
-            limit: Duration::from_secs(15),
+            limit: Duration::from_secs(8),
             does: "runs `fanout N 300`: N workers that each take 300 ms",
             expects: "all N workers alive at once, the whole run well under N x 300 ms, and the parent waiting for every worker before it exits",
             hints: &[
@@ -78,7 +78,7 @@ pub static LAB: Lab = Lab {
         Scenario {
             name: "no-zombies",
             points: 2,
-            limit: Duration::from_secs(10),
+            limit: Duration::from_secs(5),
             does: "runs `reaper MS...`: workers sleep for different times, the parent reaps them with join_any",
             expects: "each worker reaped as soon as it ends (in the order they end), and no zombie left while the parent still runs",
             hints: &[
@@ -91,7 +91,7 @@ pub static LAB: Lab = Lab {
         Scenario {
             name: "flush-before-fork",
             points: 1,
-            limit: Duration::from_secs(10),
+            limit: Duration::from_secs(5),
             does: "runs `prompt TEXT N`, which prints TEXT without a newline, then starts N workers",
             expects: "TEXT to appear exactly once, and N workers with pids of their own",
             hints: &[
