@@ -22,6 +22,7 @@ use nix::unistd::{ForkResult, Pid, fork};
 
 pub mod given;
 
+// ANCHOR: ending
 /// How a child process ended, as its parent learns it from `waitpid`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
@@ -30,6 +31,7 @@ pub enum Ending {
     /// A signal killed the child.
     Killed(Signal),
 }
+// ANCHOR_END: ending
 
 impl fmt::Display for Ending {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -100,6 +102,7 @@ pub fn join_any() -> Result<Option<(Pid, Ending)>> {
 }
 // ANCHOR_END: join_any
 
+// ANCHOR: wait_status
 /// Translates what `waitpid` reported into an [`Ending`].
 fn ending(status: WaitStatus) -> Result<Ending> {
     match status {
@@ -109,6 +112,7 @@ fn ending(status: WaitStatus) -> Result<Ending> {
         other => bail!("unexpected wait status {other:?}"),
     }
 }
+// ANCHOR_END: wait_status
 
 /// One piece of work for a child process: returns the child's exit status.
 pub type Job = Box<dyn FnOnce() -> i32>;
