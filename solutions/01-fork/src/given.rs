@@ -31,7 +31,11 @@ pub fn numbers<T: std::str::FromStr>(usage: &str) -> Result<Vec<T>> {
         bail!("usage: {usage}");
     }
     args.iter()
-        .map(|a| a.parse::<T>().ok().with_context(|| format!("not a number: {a:?}\nusage: {usage}")))
+        .map(|a| {
+            a.parse::<T>()
+                .ok()
+                .with_context(|| format!("not a number: {a:?}\nusage: {usage}"))
+        })
         .collect()
 }
 

@@ -49,7 +49,9 @@ impl fmt::Display for Ending {
 pub fn start(work: impl FnOnce() -> i32) -> Result<Pid> {
     // Anything still sitting in stdout's buffer would be copied into the
     // child and printed twice, once by each process. Empty it first.
-    std::io::stdout().flush().context("flushing stdout before fork")?;
+    std::io::stdout()
+        .flush()
+        .context("flushing stdout before fork")?;
 
     // SAFETY: the programs of this lab are single-threaded, so the child
     // may run arbitrary code after fork.
@@ -138,8 +140,6 @@ pub fn run_parallel(jobs: Vec<Job>) -> Result<Vec<(Pid, Ending)>> {
     }
     // ...then wait for them all. Waiting inside the first loop would run
     // the jobs one at a time.
-    pids.into_iter()
-        .map(|pid| Ok((pid, join(pid)?)))
-        .collect()
+    pids.into_iter().map(|pid| Ok((pid, join(pid)?))).collect()
 }
 // ANCHOR_END: run_parallel
