@@ -29,6 +29,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(e) = sandbox::clean_up_on_interrupt() {
+        eprintln!("warning: {e:#}");
+    }
     if let Err(e) = sandbox::become_subreaper() {
         eprintln!("warning: {e:#}; orphaned processes may escape the clean-up");
     }

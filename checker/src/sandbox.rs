@@ -22,6 +22,30 @@ pub fn become_subreaper() -> Result<()> {
     nix::sys::prctl::set_child_subreaper(true).context("prctl(PR_SET_CHILD_SUBREAPER)")
 }
 
+/// On Ctrl-C (SIGINT), SIGTERM or SIGHUP, kill every process the checker
+/// started before exiting: a terminal's Ctrl-C reaches only the checker's
+/// own process group, not the groups it gives the programs it runs.
+///
+/// Call first thing in `main`, before any thread exists: the signals are
+/// blocked in every thread, and one thread waits for them.
+pub fn clean_up_on_interrupt() -> Result<()> {
+    use nix::sys::signal::SigSet;
+    let mut set = SigSet::empty();
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        set.add(sig);
+    }
+    set.thread_block().context("blocking SIGINT and SIGTERM")?;
+    std::thread::spawn(move || {
+        if let Ok(sig) = set.wait() {
+            kill_all_descendants(Duration::from_secs(2));
+            eprintln!("\ninterrupted: every process the checker started is stopped");
+            // The shell's convention: 128 + the signal's number.
+            std::process::exit(128 + sig as i32);
+        }
+    });
+    Ok(())
+}
+
 /// This checker's pid.
 pub fn checker_pid() -> i32 {
     std::process::id() as i32

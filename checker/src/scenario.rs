@@ -82,7 +82,10 @@ impl Failure {
         Failure {
             kind: Kind::TimedOut,
             expected: waiting_for.into(),
-            happened: format!("the time limit ({} s) passed first; where each process was then:", limit.as_secs_f64()),
+            happened: format!(
+                "the time limit ({} s) passed first; where each process was then:",
+                limit.as_secs_f64()
+            ),
             why: None,
             details: Vec::new(),
         }

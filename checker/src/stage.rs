@@ -316,6 +316,15 @@ mod tests {
             x.sort();
             y.sort();
             assert_eq!(x, y, "{}: the same programs", lab.dir());
+            let given = (a.join("src/given.rs"), b.join("src/given.rs"));
+            if given.0.exists() || given.1.exists() {
+                assert_eq!(
+                    read(&given.0).ok(),
+                    read(&given.1).ok(),
+                    "{}: src/given.rs differs",
+                    lab.dir()
+                );
+            }
             for f in x {
                 assert_eq!(
                     read(&a.join("src/bin").join(&f)).unwrap(),
