@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::resource::{Resource, setrlimit};
-use nix::sys::signal::{SigHandler, Signal, signal};
+use nix::sys::signal::{SigHandler, SigSet, Signal, signal};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
@@ -216,6 +216,9 @@ impl Proc {
                         libc::close(fd);
                     }
                 }
+                // No blocked signals: the checker blocks SIGINT and SIGTERM
+                // for its own use, and a mask survives exec.
+                SigSet::empty().thread_set_mask()?;
                 // Default signal dispositions: the checker may itself have been
                 // started with SIGINT ignored (a background job of a shell).
                 for sig in Signal::iterator() {
@@ -350,4 +353,53 @@ fn nproc_ceiling(allowance: usize) -> u64 {
         n
     });
     running + allowance as u64 + 64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A program starts clean: no blocked or ignored signal, no descriptor
+    /// but 0, 1 and 2, whatever the checker itself inherited or blocks.
+    #[test]
+    fn programs_start_with_a_clean_slate() {
+        let script = "grep -E '^Sig(Blk|Ign)' /proc/self/status; ls /proc/self/fd";
+        let args = ["-c".to_string(), script.to_string()];
+        let mut p = Proc::spawn(Spawn {
+            program: Path::new("/bin/sh"),
+            name: "sh",
+            args: &args,
+            cwd: Path::new("/"),
+            env: &[],
+            limits: Limits::default(),
+            cgroup: None,
+        })
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut lines = Vec::new();
+        while let Ok(Some(line)) = p.next_line(deadline) {
+            lines.push(line.text);
+        }
+        assert_eq!(p.wait(deadline), Ok(Exit::Code(0)));
+        assert!(
+            lines.contains(&"SigBlk:\t0000000000000000".to_string()),
+            "{lines:?}"
+        );
+        // Standard signals (1 to 31) all at their defaults.
+        let ignored = lines
+            .iter()
+            .find_map(|l| l.strip_prefix("SigIgn:\t"))
+            .unwrap();
+        assert_eq!(
+            u64::from_str_radix(ignored, 16).unwrap() & 0x7fff_ffff,
+            0,
+            "{lines:?}"
+        );
+        // `ls` lists its own directory descriptor too: 0, 1, 2 and that one.
+        let fds: Vec<&String> = lines
+            .iter()
+            .filter(|l| l.chars().all(|c| c.is_ascii_digit()))
+            .collect();
+        assert!(fds.len() <= 4, "{fds:?}");
+    }
 }

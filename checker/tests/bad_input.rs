@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::{lab, processes_under, solution_lib_with, tree_with_lab01};
 
-const START_BODY: &str =
-    "    std::io::stdout().flush().context(\"flushing stdout before fork\")?;\n";
+const START_BODY: &str = "        .context(\"flushing stdout before fork\")?;\n";
 
 /// Checks `fork-returns-twice` on a tree whose `start` begins with `body`;
 /// returns (exit code, stdout, seconds taken).

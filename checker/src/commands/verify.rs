@@ -87,7 +87,16 @@ pub fn run(names: &[String]) -> Result<Verdict> {
                 .join("checker/fixtures")
                 .join(lab.dir())
                 .join(format!("{}.patch", fixture.name));
-            let staged = stage::stage(&Tree::solutions(), lab, Some(&patch))?;
+            let staged = match stage::stage(&Tree::solutions(), lab, Some(&patch)) {
+                Ok(staged) => staged,
+                Err(e) => {
+                    say(
+                        false,
+                        format!("fixture {} cannot be applied: {e:#}", fixture.name),
+                    )?;
+                    continue;
+                }
+            };
             let bins = match compile::build(&staged, false)? {
                 Built::Ok(bins) => bins,
                 Built::Failed(e) => {
