@@ -18,12 +18,19 @@ Usage:
   cargo lab hint <LAB>           the next hint for the first failing scenario
   cargo lab verify [LAB]...      the course checks itself: solutions pass,
                                  starters fail, every fixture is caught
+  cargo lab grade <DIR>          grade every submission in DIR (a checkout of
+                                 the course per student)
 
 Options for check:
   --solutions                    check the reference solutions
   --tree <DIR>                   check another checkout of the course
   --format <text|json|gradescope>
   --scenario <NAME>              run one scenario only
+
+Options for grade:
+  --jobs <N>                     submissions graded at once (default: 2)
+  --out <DIR>                    where reports go (default: grades)
+  --no-sandbox                   do not isolate submissions with bubblewrap
 
 A lab is named by number (3, 03), name (fifo) or both (03-fifo).
 Exit status: 0 all passed, 1 something failed, 2 the checker could not run.
@@ -56,6 +63,12 @@ pub enum Command {
     Verify {
         labs: Vec<String>,
     },
+    Grade {
+        dir: PathBuf,
+        jobs: usize,
+        out: PathBuf,
+        sandbox: bool,
+    },
     Help,
     Version,
 }
@@ -68,6 +81,9 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Comma
     let mut which = Which::Labs;
     let mut format = Format::Text;
     let mut scenario = None;
+    let mut jobs = 2usize;
+    let mut out = PathBuf::from("grades");
+    let mut sandbox = true;
     while let Some(arg) = parser.next()? {
         match arg {
             Short('h') | Long("help") => return Ok(Command::Help),
@@ -84,6 +100,15 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Comma
                 }
             }
             Long("scenario") => scenario = Some(parser.value()?.string()?),
+            Long("jobs") | Short('j') => {
+                let v = parser.value()?.string()?;
+                jobs =
+                    v.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                        anyhow::anyhow!("--jobs takes a number above 0, not {v:?}")
+                    })?;
+            }
+            Long("out") => out = parser.value()?.into(),
+            Long("no-sandbox") => sandbox = false,
             Value(v) if command.is_none() => command = Some(v.string()?),
             Value(v) => labs.push(v.string()?),
             _ => return Err(arg.unexpected().into()),
@@ -117,6 +142,15 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Comma
             lab: one_lab(labs, "hint")?,
         },
         Some("verify") => Command::Verify { labs },
+        Some("grade") => match <[String; 1]>::try_from(labs) {
+            Ok([dir]) => Command::Grade {
+                dir: dir.into(),
+                jobs,
+                out,
+                sandbox,
+            },
+            Err(_) => bail!("`cargo lab grade` takes one directory of submissions"),
+        },
         Some("help") => Command::Help,
         Some(other) => bail!("unknown command {other:?}; try `cargo lab --help`"),
     })

@@ -158,7 +158,10 @@ pub fn stage(tree: &Tree, lab: &Lab, patch: Option<&Path>) -> Result<Staged> {
     for (rel, bytes) in &files {
         write_if_changed(&dest.join(rel), bytes)?;
     }
-    let target_dir = root.join("target");
+    // `LAB_TARGET_DIR` lets `grade` share one target directory per job.
+    let target_dir = std::env::var_os("LAB_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
     Ok(Staged { root, target_dir })
 }
 

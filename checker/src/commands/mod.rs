@@ -1,6 +1,7 @@
 //! One module per command of the CLI.
 
 pub mod check;
+pub mod grade;
 pub mod hint;
 pub mod overview;
 pub mod verify;
@@ -33,6 +34,12 @@ pub fn run(command: Command) -> Result<Verdict> {
         Command::Watch { lab, which } => watch::run(&lab, &tree(&which)?),
         Command::Hint { lab } => hint::run(&lab),
         Command::Verify { labs } => verify::run(&labs),
+        Command::Grade {
+            dir,
+            jobs,
+            out,
+            sandbox,
+        } => grade::run(&dir, jobs, &out, sandbox),
         Command::Help => {
             println!("{USAGE}");
             Ok(Verdict::Passed)
