@@ -208,6 +208,8 @@ const PATIENCE: Duration = Duration::from_secs(4);
 struct Stuck {
     pid: i32,
     comm: String,
+    /// The system call: read, write, splice...
+    call: &'static str,
     writing: bool,
     fd: i32,
     /// Processes holding the other end: write ends for a reader, read
@@ -222,14 +224,24 @@ fn stuck_on_pipes() -> Vec<Stuck> {
     let mut out = Vec::new();
     for s in &procs {
         let b = procfs::blocked(s.pid);
-        let Some((nr, args)) = b.syscall else { continue };
-        let writing = match syscall_name(nr) {
-            Some("read" | "readv") => false,
-            Some("write" | "writev") => true,
+        let Some((nr, args)) = b.syscall else {
+            continue;
+        };
+        let wchan = b.wchan.unwrap_or_default();
+        let call = syscall_name(nr).unwrap_or("?");
+        let (writing, fd) = match syscall_name(nr) {
+            Some("read" | "readv") => (false, args[0]),
+            Some("write" | "writev") => (true, args[0]),
+            // std::io::copy splices between a pipe and a file: splice(in,
+            // off_in, out, ...) waits either for data in or for room out.
+            Some("splice") if wchan.contains("readable") => (false, args[0]),
+            Some("splice") if wchan.contains("writable") => (true, args[2]),
             _ => continue,
         };
-        let fd = args[0] as i64 as i32;
-        let Some(target) = procfs::fd_target(s.pid, fd) else { continue };
+        let fd = fd as i64 as i32;
+        let Some(target) = procfs::fd_target(s.pid, fd) else {
+            continue;
+        };
         if !target.starts_with("pipe:") {
             continue;
         }
@@ -247,6 +259,7 @@ fn stuck_on_pipes() -> Vec<Stuck> {
         out.push(Stuck {
             pid: s.pid,
             comm: s.comm.clone(),
+            call,
             writing,
             fd,
             others,
@@ -256,10 +269,13 @@ fn stuck_on_pipes() -> Vec<Stuck> {
 }
 
 fn name_pid(pid: i32, program: i32, stuck: &Stuck) -> String {
-    if pid == program {
+    if pid == stuck.pid {
+        format!(
+            "process {pid} (the {} itself)",
+            if stuck.writing { "writer" } else { "reader" }
+        )
+    } else if pid == program {
         format!("process {pid} (the program)")
-    } else if pid == stuck.pid {
-        format!("process {pid} (the {} itself)", if stuck.writing { "writer" } else { "reader" })
     } else {
         format!("process {pid}")
     }
@@ -289,8 +305,9 @@ fn hang(run: &Run, program: i32, waiting_for: &str) -> Failure {
             format!("process {}, `{}`", s.pid, s.comm)
         };
         return failure.because(format!(
-            "your reader ({who}) waits in read() on a pipe (its fd {}) whose write end is still open in {}: \
+            "your reader ({who}) waits in {}() on a pipe (its fd {}) whose write end is still open in {}: \
              it will never see end of file while that end stays open",
+            s.call,
             s.fd,
             names(&s.others, program, s)
         ));
@@ -299,12 +316,20 @@ fn hang(run: &Run, program: i32, waiting_for: &str) -> Failure {
         let readers = if s.others.is_empty() {
             String::new()
         } else {
-            format!(" (its read end is open in {})", names(&s.others, program, s))
+            format!(
+                " (its read end is open in {})",
+                names(&s.others, program, s)
+            )
+        };
+        let who = if s.pid == program {
+            format!("the program (process {})", s.pid)
+        } else {
+            format!("process {} (`{}`)", s.pid, s.comm)
         };
         return failure.because(format!(
-            "process {} is blocked in write() on a full pipe{readers}: nobody reads it. A pipe holds 64 KiB; \
-             past that, write() waits for a reader",
-            s.pid
+            "{who} is blocked in {}() on a full pipe{readers}: nobody reads it. A pipe holds 64 KiB; \
+             past that, a writer waits for a reader",
+            s.call
         ));
     }
     failure
@@ -333,7 +358,12 @@ fn line_within(run: &Run, p: &mut Proc, within: Duration, what: &str) -> Result<
 }
 
 /// Every line until the program's output ends, waiting at most `within`.
-fn rest_within(run: &Run, p: &mut Proc, within: Duration, what: &str) -> Result<Vec<String>, Failure> {
+fn rest_within(
+    run: &Run,
+    p: &mut Proc,
+    within: Duration,
+    what: &str,
+) -> Result<Vec<String>, Failure> {
     let until = (Instant::now() + within).min(run.deadline);
     let mut out = Vec::new();
     loop {
@@ -446,7 +476,11 @@ fn random_bytes(rng: &mut impl Rng, len: usize) -> Vec<u8> {
 fn compare_files(expected: &[u8], path: &Path, who: &str) -> Outcome {
     let got = std::fs::read(path).map_err(|e| {
         Failure::wrong(
-            format!("{who} to write {} bytes to {}", expected.len(), path.display()),
+            format!(
+                "{who} to write {} bytes to {}",
+                expected.len(),
+                path.display()
+            ),
             format!("cannot read it: {e}"),
         )
     })?;
@@ -473,7 +507,10 @@ fn parent_to_child(run: &mut Run) -> Outcome {
     let program = p.pid;
     let first = line_within(run, &mut p, PATIENCE, "a line `parent pid=P child=C`")?;
     let (Some(pid), Some(child)) = (field_num(&first, "pid"), field_num(&first, "child")) else {
-        return Err(Failure::wrong("a line `parent pid=P child=C`", format!("`{first}`")));
+        return Err(Failure::wrong(
+            "a line `parent pid=P child=C`",
+            format!("`{first}`"),
+        ));
     };
     if pid != program as i64 {
         return Err(Failure::wrong(
@@ -503,17 +540,31 @@ fn parent_to_child(run: &mut Run) -> Outcome {
                 "The child reads until end of file, which comes only once every write end of the pipe is closed: the parent's after writing, and the child's own copy right after fork",
             )
         })?;
-    let header = format!("child pid={child} ppid={program} read {} bytes:", message.len() + 1);
-    let Some(at) = rest.iter().position(|l| l.starts_with(&format!("child pid={child} "))) else {
+    let header = format!(
+        "child pid={child} ppid={program} read {} bytes:",
+        message.len() + 1
+    );
+    let Some(at) = rest
+        .iter()
+        .position(|l| l.starts_with(&format!("child pid={child} ")))
+    else {
         return Err(Failure::wrong(
             format!("the child to print `{header}` and the message"),
             format!("the program printed {}", quote(&rest)),
         ));
     };
     if rest[at] != header {
-        return Err(Failure::wrong(format!("`{header}`"), format!("`{}`", rest[at])));
+        return Err(Failure::wrong(
+            format!("`{header}`"),
+            format!("`{}`", rest[at]),
+        ));
     }
-    let printed: Vec<String> = rest.iter().skip(at + 1).take(lines.len()).cloned().collect();
+    let printed: Vec<String> = rest
+        .iter()
+        .skip(at + 1)
+        .take(lines.len())
+        .cloned()
+        .collect();
     if printed != lines {
         return Err(Failure::wrong(
             format!("the child to print the message {}", quote(&lines)),
@@ -532,7 +583,10 @@ fn bytes_of_any_value(run: &mut Run) -> Outcome {
     let program = p.pid;
     let first = line_within(run, &mut p, PATIENCE, "a line `parent pid=P child=C`")?;
     let Some(child) = field_num(&first, "child") else {
-        return Err(Failure::wrong("a line `parent pid=P child=C`", format!("`{first}`")));
+        return Err(Failure::wrong(
+            "a line `parent pid=P child=C`",
+            format!("`{first}`"),
+        ));
     };
     let child = child as i32;
     expect_child(child, program, "the child")?;
@@ -544,8 +598,14 @@ fn bytes_of_any_value(run: &mut Run) -> Outcome {
                 "Copy until the input ends, then close the write end; the child copies until end of file",
             )
         })?;
-    expect_line_in(&rest, &format!("child pid={child} wrote {len} bytes to relayed.bin"))?;
-    expect_line_in(&rest, &format!("parent: sent {len} bytes, child {child} exited with 0"))?;
+    expect_line_in(
+        &rest,
+        &format!("child pid={child} wrote {len} bytes to relayed.bin"),
+    )?;
+    expect_line_in(
+        &rest,
+        &format!("parent: sent {len} bytes, child {child} exited with 0"),
+    )?;
     expect_exit_0(run, &mut p)?;
     compare_files(&data, &out, "the child")
 }
@@ -592,7 +652,10 @@ fn shell_answer(dir: &Path, command: &str) -> Result<String, Failure> {
         .output()
         .map_err(|e| Failure::internal(format!("running sh -c '{command}': {e}")))?;
     if !out.status.success() {
-        return Err(Failure::internal(format!("sh -c '{command}' failed: {}", out.status)));
+        return Err(Failure::internal(format!(
+            "sh -c '{command}' failed: {}",
+            out.status
+        )));
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
@@ -603,10 +666,13 @@ fn ls_wc_pipeline(run: &mut Run) -> Outcome {
     let n = run.rng.random_range(3..60);
     for i in 0..n {
         let size = run.rng.random_range(0..3000);
-        std::fs::write(dir.join(format!("file-{i:03}")), vec![b'x'; size]).map_err(Failure::internal)?;
+        std::fs::write(dir.join(format!("file-{i:03}")), vec![b'x'; size])
+            .map_err(Failure::internal)?;
     }
     let truth = shell_answer(&run.sandbox.tmp, "ls -l listing | wc -l")?;
-    let args: Vec<String> = ["ls", "-l", "listing", "|", "wc", "-l"].map(String::from).to_vec();
+    let args: Vec<String> = ["ls", "-l", "listing", "|", "wc", "-l"]
+        .map(String::from)
+        .to_vec();
     let mut p = run.spawn("count", &args)?;
     let rest = rest_within(run, &mut p, PATIENCE, "`wc -l` to print its count and the program to finish")
         .map_err(|f| {
@@ -616,7 +682,10 @@ fn ls_wc_pipeline(run: &mut Run) -> Outcome {
             )
         })?;
     let Some(first) = rest.first() else {
-        return Err(Failure::wrong(format!("`wc -l` to print {truth}"), "nothing"));
+        return Err(Failure::wrong(
+            format!("`wc -l` to print {truth}"),
+            "nothing",
+        ));
     };
     if first.trim() != truth {
         return Err(Failure::wrong(
@@ -668,8 +737,19 @@ fn exec_inherits_only_stdio(run: &mut Run) -> Outcome {
             .map(|s| format!("{} ({})", s.pid, s.comm))
             .collect();
         return Err(with_advice(
-            hang(run, program, "two children running `cat` and `wc`, both waiting for input"),
-            &format!("the program's children: {}", if kids.is_empty() { "none".into() } else { kids.join(", ") }),
+            hang(
+                run,
+                program,
+                "two children running `cat` and `wc`, both waiting for input",
+            ),
+            &format!(
+                "the program's children: {}",
+                if kids.is_empty() {
+                    "none".into()
+                } else {
+                    kids.join(", ")
+                }
+            ),
         ));
     };
 
@@ -720,7 +800,12 @@ fn exec_inherits_only_stdio(run: &mut Run) -> Outcome {
         text.push('\n');
     }
     p.feed_stdin(text.into_bytes());
-    let rest = rest_within(run, &mut p, PATIENCE, "`wc -l` to count the lines and the program to finish")?;
+    let rest = rest_within(
+        run,
+        &mut p,
+        PATIENCE,
+        "`wc -l` to count the lines and the program to finish",
+    )?;
     if rest.first().map(|l| l.trim()) != Some(k.to_string().as_str()) {
         return Err(Failure::wrong(
             format!("`wc -l` to print {k}, the lines the checker sent through `cat`"),
@@ -773,7 +858,10 @@ fn producer_consumer_chat(run: &mut Run) -> Outcome {
     let program = p.pid;
     let first = line_within(run, &mut p, PATIENCE, "a line `producer pid=P consumer=C`")?;
     let Some(consumer) = field_num(&first, "consumer") else {
-        return Err(Failure::wrong("a line `producer pid=P consumer=C`", format!("`{first}`")));
+        return Err(Failure::wrong(
+            "a line `producer pid=P consumer=C`",
+            format!("`{first}`"),
+        ));
     };
     let consumer = consumer as i32;
     expect_child(consumer, program, "the consumer")?;
@@ -792,7 +880,7 @@ fn producer_consumer_chat(run: &mut Run) -> Outcome {
             .map_err(|f| {
                 with_advice(
                     f,
-                    "a message sent must be printed as soon as it arrives, without waiting for more: \
+                    "A message sent must be printed as soon as it arrives, without waiting for more: \
                      `receive` returns as soon as one line is in (read_line), and `send` writes the whole line at once",
                 )
             })?;
@@ -808,7 +896,7 @@ fn producer_consumer_chat(run: &mut Run) -> Outcome {
             .map_err(|f| {
                 with_advice(
                     f,
-                    "after END the producer keeps its end open until the consumer exits, so the consumer must stop at the sentinel itself, not wait for end of file",
+                    "After END the producer keeps its end open until the consumer exits, so the consumer must stop at the sentinel itself, not wait for end of file",
                 )
             })?;
         lines.push(line);
@@ -862,7 +950,10 @@ fn request_response(run: &mut Run) -> Outcome {
     let program = p.pid;
     let first = line_within(run, &mut p, PATIENCE, "a line `client pid=P server=S`")?;
     let Some(server) = field_num(&first, "server") else {
-        return Err(Failure::wrong("a line `client pid=P server=S`", format!("`{first}`")));
+        return Err(Failure::wrong(
+            "a line `client pid=P server=S`",
+            format!("`{first}`"),
+        ));
     };
     let server = server as i32;
     expect_child(server, program, "the server")?;
@@ -877,7 +968,11 @@ fn request_response(run: &mut Run) -> Outcome {
         (reading(server) && reading(program)).then_some(())
     });
     if settled.is_none() {
-        return Err(hang(run, program, "the client and the server to wait in read()"));
+        return Err(hang(
+            run,
+            program,
+            "the client and the server to wait in read()",
+        ));
     }
     let (server_ends, _) = pipe_ends(server);
     let (client_ends, _) = pipe_ends(program);
@@ -887,7 +982,10 @@ fn request_response(run: &mut Run) -> Outcome {
         describe_ends(&client_ends)
     );
     let targets = |ends: &BTreeMap<i32, (String, u32)>, mode: u32| -> Vec<String> {
-        ends.values().filter(|(_, a)| *a == mode).map(|(t, _)| t.clone()).collect()
+        ends.values()
+            .filter(|(_, a)| *a == mode)
+            .map(|(t, _)| t.clone())
+            .collect()
     };
     let (s_read, s_write) = (targets(&server_ends, 0), targets(&server_ends, 1));
     let (c_read, c_write) = (targets(&client_ends, 0), targets(&client_ends, 1));
@@ -896,7 +994,10 @@ fn request_response(run: &mut Run) -> Outcome {
         .chain(client_ends.values())
         .map(|(t, _)| t)
         .collect();
-    if distinct.len() < 2 || s_read.iter().any(|t| s_write.contains(t)) || c_read.iter().any(|t| c_write.contains(t)) {
+    if distinct.len() < 2
+        || s_read.iter().any(|t| s_write.contains(t))
+        || c_read.iter().any(|t| c_write.contains(t))
+    {
         return Err(Failure::wrong(
             "two pipes: requests from client to server, replies from server to client",
             shape,
@@ -938,8 +1039,18 @@ fn request_response(run: &mut Run) -> Outcome {
         }
     }
     p.close_stdin();
-    let rest = rest_within(run, &mut p, PATIENCE, "the server to end once the client closes the requests pipe")
-        .map_err(|f| with_advice(f, "`stop` closes the requests pipe; the server sees end of file and returns"))?;
+    let rest = rest_within(
+        run,
+        &mut p,
+        PATIENCE,
+        "the server to end once the client closes the requests pipe",
+    )
+    .map_err(|f| {
+        with_advice(
+            f,
+            "`stop` closes the requests pipe; the server sees end of file and returns",
+        )
+    })?;
     expect_line_in(&rest, &format!("client: server {server} exited with 0"))?;
     expect_exit_0(run, &mut p)
 }
@@ -950,16 +1061,22 @@ fn reader_gone_epipe(run: &mut Run) -> Outcome {
     let program = p.pid;
     let first = line_within(run, &mut p, PATIENCE, "a line `writer pid=P reader=C`")?;
     let Some(reader) = field_num(&first, "reader") else {
-        return Err(Failure::wrong("a line `writer pid=P reader=C`", format!("`{first}`")));
+        return Err(Failure::wrong(
+            "a line `writer pid=P reader=C`",
+            format!("`{first}`"),
+        ));
     };
     let rest = rest_within(run, &mut p, PATIENCE, "the writer to notice that its reader is gone")
         .map_err(|f| {
             with_advice(
                 f,
-                "a writer gets EPIPE only when no read end is open anywhere. The writer still holds the read end itself: drop the read end in the parent right after fork",
+                "A writer gets EPIPE only when no read end is open anywhere: if the writer still holds the read end itself, the pipe just fills up. Drop the read end in the parent right after fork",
             )
         })?;
-    expect_line_in(&rest, &format!("reader pid={reader} read {n} bytes and leaves"))?;
+    expect_line_in(
+        &rest,
+        &format!("reader pid={reader} read {n} bytes and leaves"),
+    )?;
     let Some(epipe) = rest.iter().find(|l| l.starts_with("writer: EPIPE after ")) else {
         return Err(Failure::wrong(
             "`writer: EPIPE after N bytes: the reader is gone`",

@@ -205,7 +205,12 @@ pub fn spawn_server(serve: impl FnOnce(BufReader<File>, File) -> i32) -> Result<
             // The server reads requests and writes replies; nothing else.
             drop(requests_out);
             drop(replies_in);
-            given::run_child(|| serve(BufReader::new(File::from(requests_in)), File::from(replies_out)))
+            given::run_child(|| {
+                serve(
+                    BufReader::new(File::from(requests_in)),
+                    File::from(replies_out),
+                )
+            })
         }
         ForkResult::Parent { child } => {
             drop(requests_in);
@@ -229,7 +234,11 @@ impl Server {
     /// Closes the requests pipe (the server reads end of file and ends),
     /// then waits for the server.
     pub fn stop(self) -> Result<Ending> {
-        let Server { pid, requests, replies } = self;
+        let Server {
+            pid,
+            requests,
+            replies,
+        } = self;
         drop(requests);
         drop(replies);
         join(pid)

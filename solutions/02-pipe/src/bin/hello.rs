@@ -32,7 +32,9 @@ fn main() -> ExitCode {
         std::io::stdin()
             .read_to_end(&mut message)
             .context("reading stdin")?;
-        to_child.write_all(&message).context("writing to the pipe")?;
+        to_child
+            .write_all(&message)
+            .context("writing to the pipe")?;
         // Closing the write end is how the child learns the message is over.
         drop(to_child);
 
