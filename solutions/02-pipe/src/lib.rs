@@ -151,14 +151,13 @@ pub const SENTINEL: &str = "END";
 /// Sends each message in turn, as soon as it comes, and stops after
 /// sending [`SENTINEL`]. Returns how many messages were sent before it.
 pub fn produce(to: &mut File, messages: impl IntoIterator<Item = Result<String>>) -> Result<usize> {
-    let mut sent = 0;
-    for message in messages {
+    // `sent` counts the messages before this one.
+    for (sent, message) in messages.into_iter().enumerate() {
         let message = message?;
         send(to, &message)?;
         if message == SENTINEL {
             return Ok(sent);
         }
-        sent += 1;
     }
     bail!("the messages ran out before the sentinel {SENTINEL:?}")
 }
@@ -270,6 +269,8 @@ pub fn pipeline(left: &[String], right: &[String]) -> Result<(Ending, Ending)> {
         }
         ForkResult::Parent { child } => child,
     };
+    // ANCHOR_END: pipeline
+    // ANCHOR: pipeline_rest
     // SAFETY: as above.
     let reader = match unsafe { fork() }.context("fork") {
         Ok(ForkResult::Child) => {
@@ -292,6 +293,7 @@ pub fn pipeline(left: &[String], right: &[String]) -> Result<(Ending, Ending)> {
     drop(write_end);
     Ok((join(writer)?, join(reader)?))
 }
+// ANCHOR_END: pipeline_rest
 
 fn c_strings(argv: &[String]) -> Result<Vec<CString>> {
     ensure!(!argv.is_empty(), "an empty command");
@@ -300,6 +302,7 @@ fn c_strings(argv: &[String]) -> Result<Vec<CString>> {
         .collect()
 }
 
+// ANCHOR: exec
 /// In a child: replaces the process with `argv`. Never returns.
 fn exec(argv: &[CString], redirected: nix::Result<()>) -> ! {
     if let Err(e) = redirected {
@@ -317,4 +320,4 @@ fn exec(argv: &[CString], redirected: nix::Result<()>) -> ! {
     // SAFETY: ends the child at once, as a failed exec must.
     unsafe { libc::_exit(127) }
 }
-// ANCHOR_END: pipeline
+// ANCHOR_END: exec
