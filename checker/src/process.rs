@@ -294,6 +294,33 @@ impl Proc {
         self.stdin = None;
     }
 
+    /// Writes `bytes` to the program's stdin and flushes them. Blocks while
+    /// the pipe is full, so keep it to small amounts (a line, a message);
+    /// use [`Proc::feed_stdin`] for bulk data. Fails once the program has
+    /// closed its stdin or exited (EPIPE), or if stdin was closed already.
+    pub fn write_stdin(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| std::io::Error::other("stdin was closed already"))?;
+        stdin.write_all(bytes)?;
+        stdin.flush()
+    }
+
+    /// Hands stdin to a thread of its own that writes all of `bytes` and
+    /// then closes it, so that a program which reads slowly, or not at
+    /// all, never blocks the checker. The thread gives up quietly when the
+    /// program goes away.
+    pub fn feed_stdin(&mut self, bytes: Vec<u8>) {
+        if let Some(mut stdin) = self.stdin.take() {
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let _ = stdin.write_all(&bytes);
+            });
+        }
+    }
+
     /// Waits for the program itself to exit (its children may live on).
     pub fn wait(&mut self, deadline: Instant) -> Result<Exit, Waited> {
         if let Some((exit, _)) = self.exit {

@@ -6,6 +6,7 @@ use std::fmt;
 use crate::scenario::{Fixture, Scenario};
 
 mod fork;
+mod pipe;
 
 pub struct Lab {
     pub number: u8,
@@ -31,7 +32,7 @@ impl Lab {
 }
 
 /// Every lab of the course, in order.
-pub static ALL: &[&Lab] = &[&fork::LAB];
+pub static ALL: &[&Lab] = &[&fork::LAB, &pipe::LAB];
 
 /// A lab name that matches no lab.
 #[derive(Debug)]
