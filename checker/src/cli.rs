@@ -27,8 +27,8 @@ Options for check:
   --format <text|json|gradescope>
   --scenario <NAME>              run one scenario only
 
-Options for grade:
-  --jobs <N>                     submissions graded at once (default: 2)
+Options for grade and verify:
+  --jobs <N>                     submissions (labs) checked at once (default: 2)
   --out <DIR>                    where reports go (default: grades)
   --no-sandbox                   do not isolate submissions with bubblewrap
 
@@ -62,6 +62,7 @@ pub enum Command {
     },
     Verify {
         labs: Vec<String>,
+        jobs: usize,
     },
     Grade {
         dir: PathBuf,
@@ -141,7 +142,7 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Comma
         Some("hint") => Command::Hint {
             lab: one_lab(labs, "hint")?,
         },
-        Some("verify") => Command::Verify { labs },
+        Some("verify") => Command::Verify { labs, jobs },
         Some("grade") => match <[String; 1]>::try_from(labs) {
             Ok([dir]) => Command::Grade {
                 dir: dir.into(),
@@ -196,7 +197,13 @@ mod tests {
             p("hint fork").unwrap(),
             Command::Hint { lab: "fork".into() }
         );
-        assert_eq!(p("verify").unwrap(), Command::Verify { labs: vec![] });
+        assert_eq!(
+            p("verify").unwrap(),
+            Command::Verify {
+                labs: vec![],
+                jobs: 2
+            }
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result};
+use nix::fcntl::{Flock, FlockArg};
 use serde_json::Value;
 
 use crate::scenario::Bins;
@@ -17,9 +18,51 @@ pub enum Built {
     Failed(String),
 }
 
-/// `cargo build --bins` in the staging workspace. `color` keeps the
-/// compiler's colours in the rendered messages.
+/// `cargo build --bins` in the staging workspace, then a copy of the
+/// programs into the workspace's own `bin/`. `color` keeps the compiler's
+/// colours in the rendered messages.
+///
+/// Several workspaces share a target directory, where cargo leaves each
+/// program at `debug/NAME`: two labs, or two fixtures of one lab, may have
+/// programs of the same name. A lock on the target directory, held from the
+/// build to the copy, keeps one build from replacing another's programs
+/// before they are copied.
 pub fn build(staged: &Staged, color: bool) -> Result<Built> {
+    std::fs::create_dir_all(&staged.target_dir)
+        .with_context(|| format!("creating {}", staged.target_dir.display()))?;
+    let lock_path = staged.target_dir.join(".lab-build.lock");
+    let lock_file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("opening {}", lock_path.display()))?;
+    let _lock = Flock::lock(lock_file, FlockArg::LockExclusive)
+        .map_err(|(_, e)| e)
+        .with_context(|| format!("locking {}", lock_path.display()))?;
+    match cargo_build(staged, color)? {
+        Built::Ok(bins) => Ok(Built::Ok(copy_out(staged, bins)?)),
+        failed => Ok(failed),
+    }
+}
+
+/// Copies the programs to `ROOT/bin/`, each by a rename so that a program
+/// still running from an earlier check keeps its own file.
+fn copy_out(staged: &Staged, bins: Bins) -> Result<Bins> {
+    let dir = staged.root.join("bin");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut copied = Bins::new();
+    for (name, built) in bins {
+        let dest = dir.join(&name);
+        let tmp = dir.join(format!(".{name}.tmp"));
+        std::fs::copy(&built, &tmp).with_context(|| format!("copying {}", built.display()))?;
+        std::fs::rename(&tmp, &dest).with_context(|| format!("renaming to {}", dest.display()))?;
+        copied.insert(name, dest);
+    }
+    Ok(copied)
+}
+
+fn cargo_build(staged: &Staged, color: bool) -> Result<Built> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let format = if color {
         "json-diagnostic-rendered-ansi"

@@ -113,7 +113,11 @@ pub fn stage(tree: &Tree, lab: &Lab, patch: Option<&Path>) -> Result<Staged> {
         Some(_) => format!("{}-fixtures", tree.key),
         None => tree.key.clone(),
     };
-    let root = course.join("target").join("lab").join(key);
+    // A workspace per tree and lab, so that labs can be built and checked
+    // at the same time; one target directory per tree, so that the
+    // dependencies build once for all labs.
+    let tree_dir = course.join("target").join("lab").join(key);
+    let root = tree_dir.join(lab.dir());
     let member = format!("{}/{}", tree.layout, lab.dir());
     let dest = root.join(&member);
     fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
@@ -161,7 +165,7 @@ pub fn stage(tree: &Tree, lab: &Lab, patch: Option<&Path>) -> Result<Staged> {
     // `LAB_TARGET_DIR` lets `grade` share one target directory per job.
     let target_dir = std::env::var_os("LAB_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
+        .unwrap_or_else(|| tree_dir.join("target"));
     Ok(Staged { root, target_dir })
 }
 

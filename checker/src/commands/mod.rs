@@ -33,7 +33,7 @@ pub fn run(command: Command) -> Result<Verdict> {
         } => check::run(&labs, all, &tree(&which)?, format, scenario.as_deref()),
         Command::Watch { lab, which } => watch::run(&lab, &tree(&which)?),
         Command::Hint { lab } => hint::run(&lab),
-        Command::Verify { labs } => verify::run(&labs),
+        Command::Verify { labs, jobs } => verify::run(&labs, jobs),
         Command::Grade {
             dir,
             jobs,

@@ -18,7 +18,7 @@ use crate::stage::{self, Tree, course_root};
 const OK: Style = AnsiColor::Green.on_default().bold();
 const BAD: Style = AnsiColor::Red.on_default().bold();
 
-pub fn run(names: &[String]) -> Result<Verdict> {
+pub fn run(names: &[String], jobs: usize) -> Result<Verdict> {
     let labs: Vec<&'static Lab> = if names.is_empty() {
         labs::ALL.to_vec()
     } else {
@@ -27,9 +27,12 @@ pub fn run(names: &[String]) -> Result<Verdict> {
             .map(|n| labs::find(n))
             .collect::<Result<_, _>>()?
     };
+    if labs.len() > 1 && jobs > 1 {
+        return run_in_parallel(&labs, jobs);
+    }
     let mut out = anstream::stdout();
     let mut problems = 0;
-    for lab in labs {
+    for &lab in &labs {
         let mut say = |good: bool, what: String| -> Result<()> {
             let (tag, style) = if good { ("ok  ", OK) } else { ("FAIL", BAD) };
             if !good {
@@ -146,11 +149,86 @@ pub fn run(names: &[String]) -> Result<Verdict> {
             }
         }
     }
+    let what = match labs.as_slice() {
+        [one] => format!("lab {}", one.dir()),
+        _ => "the course".to_string(),
+    };
     if problems == 0 {
-        writeln!(out, "{OK}the course is sound{OK:#}")?;
+        writeln!(out, "{OK}{what} is sound{OK:#}")?;
         Ok(Verdict::Passed)
     } else {
         writeln!(out, "{BAD}{problems} problem(s){BAD:#}")?;
         Ok(Verdict::Failed)
     }
+}
+
+/// Verifies each lab in a `lab verify LAB` process of its own, `jobs` at a
+/// time (much of verifying is waiting for fixtures that hang to time out),
+/// and prints their reports in lab order.
+fn run_in_parallel(labs: &[&'static Lab], jobs: usize) -> Result<Verdict> {
+    use std::process::{Command, Stdio};
+    use std::sync::{Arc, Mutex};
+
+    type Report = Option<(bool, Vec<u8>)>;
+    let exe = std::env::current_exe()?;
+    let ids: Arc<Vec<String>> = Arc::new(labs.iter().map(|l| l.dir()).collect());
+    let next = Arc::new(Mutex::new(0usize));
+    let reports: Arc<Mutex<Vec<Report>>> = Arc::new(Mutex::new(vec![None; labs.len()]));
+    let workers: Vec<_> = (0..jobs.min(labs.len()))
+        .map(|_| {
+            let (next, reports, exe, ids) =
+                (next.clone(), reports.clone(), exe.clone(), ids.clone());
+            std::thread::spawn(move || {
+                loop {
+                    let i = {
+                        let mut n = next.lock().unwrap();
+                        if *n >= ids.len() {
+                            return;
+                        }
+                        *n += 1;
+                        *n - 1
+                    };
+                    let output = Command::new(&exe)
+                        .args(["verify", &ids[i]])
+                        .stdin(Stdio::null())
+                        .stderr(Stdio::inherit())
+                        .output();
+                    let report = match output {
+                        Ok(o) => (o.status.success(), o.stdout),
+                        Err(e) => (
+                            false,
+                            format!("FAIL {}: cannot run the checker: {e}\n", ids[i]).into_bytes(),
+                        ),
+                    };
+                    reports.lock().unwrap()[i] = Some(report);
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        let _ = w.join();
+    }
+    let mut out = anstream::stdout();
+    let mut sound = true;
+    for (lab, report) in labs.iter().zip(reports.lock().unwrap().iter()) {
+        let (ok, text) = report.clone().unwrap_or_else(|| {
+            (
+                false,
+                format!("FAIL {}: not verified\n", lab.dir()).into_bytes(),
+            )
+        });
+        sound &= ok;
+        out.write_all(&text)?;
+    }
+    if sound {
+        writeln!(out, "{OK}the course is sound{OK:#}")?;
+    } else {
+        writeln!(out, "{BAD}some lab is not sound (see above){BAD:#}")?;
+    }
+    out.flush()?;
+    Ok(if sound {
+        Verdict::Passed
+    } else {
+        Verdict::Failed
+    })
 }

@@ -1097,7 +1097,7 @@ fn reader_gone_epipe(run: &mut Run) -> Outcome {
     expect_line_in(&rest, &format!("writer: reader {reader} exited with 0"))?;
     match p.wait((Instant::now() + PATIENCE).min(run.deadline)) {
         Ok(Exit::Code(0)) => Ok(()),
-        Ok(Exit::Signal(s)) if s == nix::sys::signal::Signal::SIGPIPE => Err(Failure::wrong(
+        Ok(Exit::Signal(nix::sys::signal::Signal::SIGPIPE)) => Err(Failure::wrong(
             "the writer to report EPIPE and exit 0",
             "SIGPIPE killed it",
         )
