@@ -64,6 +64,11 @@ pub fn check_lab(
     only: Option<&str>,
     color: bool,
 ) -> Result<LabResult> {
+    if tree.key != "labs" && tree.key != "solutions" && !tree.labs_dir.join(lab.dir()).is_dir() {
+        // A submission without this lab: zero for it, and grading goes on.
+        let missing = format!("this submission has no labs/{} directory", lab.dir());
+        return Ok(LabResult::not_built(lab, &tree.label, missing, only));
+    }
     let staged = stage::stage(tree, lab, None)?;
     note(&format!("building {}/{} ...", tree.label, lab.dir()));
     match compile::build(&staged, color)? {
