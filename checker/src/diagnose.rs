@@ -109,6 +109,24 @@ fn first_arg_is_fd(name: &str) -> bool {
     )
 }
 
+/// The programs a scenario started: pid and name. With one program, the
+/// report calls it "the program"; with several, it names each one.
+pub type Programs<'a> = &'a [(i32, &'a str)];
+
+/// Who a process is, relative to the programs the checker started.
+fn role_among(s: &Stat, programs: Programs, checker: i32) -> String {
+    if let [(program, _)] = programs {
+        return role(s, *program, checker);
+    }
+    if let Some((_, name)) = programs.iter().find(|(pid, _)| *pid == s.pid) {
+        format!("{name} (pid {})", s.pid)
+    } else if let Some((_, name)) = programs.iter().find(|(pid, _)| *pid == s.ppid) {
+        format!("{name}'s child {}", s.pid)
+    } else {
+        role(s, 0, checker)
+    }
+}
+
 /// Who a process is, relative to the program the checker started.
 fn role(s: &Stat, program: i32, checker: i32) -> String {
     if s.pid == program {
@@ -161,9 +179,34 @@ fn describe_target(target: &str) -> &'static str {
     }
 }
 
+/// The FIFO's file name, if descriptor `fd` of `pid` is a FIFO (a named
+/// pipe), even one whose name was removed since.
+fn fifo_name(pid: i32, fd: i32, target: &str) -> Option<String> {
+    use std::os::unix::fs::FileTypeExt;
+    if !target.starts_with('/') {
+        return None;
+    }
+    let meta = std::fs::metadata(format!("/proc/{pid}/fd/{fd}")).ok()?;
+    if !meta.file_type().is_fifo() {
+        return None;
+    }
+    let path = target.trim_end_matches(" (deleted)");
+    let name = path.rsplit('/').next().unwrap_or(path);
+    Some(if path.len() < target.len() {
+        format!("{name} (its name already removed)")
+    } else {
+        name.to_string()
+    })
+}
+
 /// One sentence on where process `s` is and what it waits for.
 pub fn where_blocked(s: &Stat, procs: &[Stat], program: i32, checker: i32) -> String {
-    let who = role(s, program, checker);
+    where_blocked_among(s, procs, &[(program, "the program")], checker)
+}
+
+/// Like [`where_blocked`], with every program the scenario started.
+pub fn where_blocked_among(s: &Stat, procs: &[Stat], programs: Programs, checker: i32) -> String {
+    let who = role_among(s, programs, checker);
     match s.state {
         'Z' | 'X' => return format!("{who} has exited but nobody waited for it (a zombie)"),
         'T' | 't' => return format!("{who} is stopped (by SIGSTOP or a debugger)"),
@@ -205,9 +248,13 @@ pub fn where_blocked(s: &Stat, procs: &[Stat], program: i32, checker: i32) -> St
     if first_arg_is_fd(&name) {
         let fd = args[0] as i64 as i32;
         if let Some(target) = procfs::fd_target(s.pid, fd) {
-            let what = describe_target(&target);
+            let fifo = fifo_name(s.pid, fd, &target);
+            let what = match &fifo {
+                Some(fifo) => format!("the FIFO {fifo}"),
+                None => describe_target(&target).to_string(),
+            };
             let mut sentence = format!("{who} is blocked in {name}() on fd {fd}, {what}");
-            if target.starts_with("pipe:") {
+            if target.starts_with("pipe:") || fifo.is_some() {
                 if name.starts_with("read") {
                     let writers = holders(&target, true, procs, checker);
                     if writers.is_empty() {
@@ -251,6 +298,15 @@ pub fn hang_report(program: i32, checker: i32) -> Vec<String> {
     procs
         .iter()
         .map(|s| where_blocked(s, &procs, program, checker))
+        .collect()
+}
+
+/// Like [`hang_report`], naming each of the programs a scenario started.
+pub fn hang_report_among(programs: Programs, checker: i32) -> Vec<String> {
+    let procs = procfs::descendants(checker);
+    procs
+        .iter()
+        .map(|s| where_blocked_among(s, &procs, programs, checker))
         .collect()
 }
 

@@ -278,6 +278,20 @@ impl Proc {
         (self.stdout.clone(), self.stderr.clone())
     }
 
+    /// Writes `data` to the program's stdin. Keep it small (well under the
+    /// 64 KiB a pipe holds) unless the program reads as it goes: a write
+    /// to a full pipe waits until the program reads.
+    pub fn write_stdin(&mut self, data: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        match self.stdin.as_mut() {
+            Some(stdin) => stdin.write_all(data).and_then(|()| stdin.flush()),
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "stdin is already closed",
+            )),
+        }
+    }
+
     /// Closes the program's stdin: it reads end of file.
     pub fn close_stdin(&mut self) {
         self.stdin = None;
