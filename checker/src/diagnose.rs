@@ -256,7 +256,16 @@ pub fn where_blocked_among(s: &Stat, procs: &[Stat], programs: Programs, checker
             let mut sentence = format!("{who} is blocked in {name}() on fd {fd}, {what}");
             if target.starts_with("pipe:") || fifo.is_some() {
                 if name.starts_with("read") {
-                    let writers = holders(&target, true, procs, checker);
+                    let writers: Vec<String> = holders(&target, true, procs, checker)
+                        .into_iter()
+                        .map(|w| {
+                            if w == s.pid.to_string() {
+                                format!("{w} (itself)")
+                            } else {
+                                w
+                            }
+                        })
+                        .collect();
                     if writers.is_empty() {
                         sentence.push_str(" with no writer left");
                     } else {

@@ -811,7 +811,7 @@ fn too_slow(done: usize, took: Duration, who: &str, pid: i32) -> Failure {
             ROUND_TRIP_BUDGET.as_millis()
         ),
         format!(
-            "{done} of {ROUND_TRIPS} were done after {} ms",
+            "after {} ms, {done} of the {ROUND_TRIPS} round trips were done",
             took.as_millis()
         ),
     );
@@ -1018,7 +1018,9 @@ fn concurrent_clients(run: &mut Run) -> Outcome {
         match c.reply(patience) {
             Ok(reply) if reply == reverse(text) => {}
             Ok(reply) => {
-                return Err(wrong_reply(text, &reply, &format!("client {}", c.id)).because(together));
+                return Err(
+                    wrong_reply(text, &reply, &format!("client {}", c.id)).because(together)
+                );
             }
             Err(Stuck::NoReply { id }) => {
                 let mut f = run.timed_out(&format!(
