@@ -26,7 +26,7 @@ use rand::Rng;
 use rand::rngs::StdRng;
 
 use crate::labs::Lab;
-use crate::process::{Exit, Proc};
+use crate::process::{Exit, Proc, Waited};
 use crate::procfs;
 use crate::scenario::{Failure, Fixture, Outcome, Run, Scenario, field_num};
 
@@ -406,6 +406,18 @@ fn stuck(run: &Run, s: Stuck, asked: &str) -> Failure {
             } else {
                 "there is no FIFO `requests` in the current directory"
             };
+            let gone = run
+                .spawned
+                .iter()
+                .find(|p| p.name == "server")
+                .is_some_and(|p| procfs::stat(p.pid).is_none_or(|s| s.is_zombie()));
+            if gone {
+                return Failure::wrong(
+                    "the server to go on reading requests until `end`",
+                    "the server has exited",
+                )
+                .because(format!("if it stopped at end of file: {EOF_WHY}"));
+            }
             let mut f = run.timed_out("the server to read requests on the FIFO `requests`");
             f.happened = happened.to_string();
             f
@@ -578,13 +590,57 @@ fn clip(s: &str) -> String {
 // ---------------------------------------------------------------------------
 // Starting the student's programs.
 
+/// Whether process `pid` has exited (or is a zombie).
+fn has_exited(pid: i32) -> bool {
+    procfs::stat(pid).is_none_or(|s| s.is_zombie())
+}
+
+/// The first `error: ...` line `name` wrote on stderr, quoted.
+fn error_line(run: &Run, pid: i32) -> Option<String> {
+    let spawned = run.spawned.iter().find(|s| s.pid == pid)?;
+    let text = spawned.stderr.text();
+    let line = text.lines().find(|l| l.starts_with("error:"))?;
+    Some(format!("`{}`", clip(line)))
+}
+
+const EOF_WHY: &str = "read() on a FIFO returns end of file whenever no process has it open for writing: before the first writer comes, and each time the last one closes it. Keep a write end of your own open (Listener::open), and read() waits for data instead";
+
+/// How long a program may take to print its `ready` line: making a FIFO
+/// and opening it take a few milliseconds.
+const READY_WITHIN: Duration = Duration::from_secs(4);
+
+/// The program's first line, its `ready` line. A program stuck opening a
+/// FIFO is told so.
+fn ready_line(run: &Run, proc: &mut Proc, what: &str) -> Result<String, Failure> {
+    let until = (Instant::now() + READY_WITHIN).min(run.deadline);
+    match proc.next_line(until) {
+        Ok(Some(line)) => Ok(line.text),
+        Ok(None) => Err(Failure::wrong(
+            what.to_string(),
+            format!("{} closed its output before printing it", proc.name),
+        )),
+        Err(Waited::TimedOut) => {
+            let f = run.timed_out(what);
+            let wchan = procfs::blocked(proc.pid).wchan.unwrap_or_default();
+            Err(
+                if wchan.contains("wait_for_partner") || wchan.contains("fifo_open") {
+                    f.because(format!(
+                    "the {} is stuck opening a FIFO: a plain open for reading waits until some process opens the FIFO for writing, and the other way round. Open the read end with O_NONBLOCK, then a write end of your own (Listener::open)",
+                    proc.name
+                ))
+                } else {
+                    f
+                },
+            )
+        }
+    }
+}
+
 /// Runs `server` and waits for `server pid=P ready`, then checks that it
 /// really reads the FIFO `requests`.
 fn start_server(run: &mut Run) -> Result<Proc, Failure> {
     let mut server = run.spawn("server", &[])?;
-    let line = run
-        .line(&mut server, "the server's line `server pid=P ready`")?
-        .text;
+    let line = ready_line(run, &mut server, "the server's line `server pid=P ready`")?;
     if field_num(&line, "pid") != Some(server.pid as i64) || !line.ends_with("ready") {
         return Err(Failure::wrong(
             format!("`server pid={} ready`", server.pid),
@@ -592,6 +648,16 @@ fn start_server(run: &mut Run) -> Result<Proc, Failure> {
         ));
     }
     let path = run.sandbox.tmp.join("requests");
+    // Give a server that stops at once the time to do so.
+    std::thread::sleep(Duration::from_millis(20));
+    if has_exited(server.pid) {
+        let said = error_line(run, server.pid).unwrap_or_else(|| "without an error".into());
+        return Err(Failure::wrong(
+            "the server to wait for requests once it is ready",
+            format!("it exited at once, {said}"),
+        )
+        .because(format!("if it met end of file: {EOF_WHY}")));
+    }
     if !is_fifo(&path) {
         return Err(Failure::wrong(
             "a FIFO named `requests` in the server's current directory once it is ready",
@@ -638,9 +704,7 @@ fn start_client(run: &mut Run) -> Result<(Proc, u32), Failure> {
 /// Runs `client` and waits for `client pid=P ready`, whatever FIFOs it uses.
 fn start_client_any_fifo(run: &mut Run) -> Result<(Proc, u32), Failure> {
     let mut client = run.spawn("client", &[])?;
-    let line = run
-        .line(&mut client, "the client's line `client pid=P ready`")?
-        .text;
+    let line = ready_line(run, &mut client, "the client's line `client pid=P ready`")?;
     if field_num(&line, "pid") != Some(client.pid as i64) || !line.ends_with("ready") {
         return Err(Failure::wrong(
             format!("`client pid={} ready`", client.pid),
@@ -769,6 +833,10 @@ fn client_asks_server(run: &mut Run) -> Outcome {
             );
             return Err(if line == format!("reverse: {}", reverse(&text)) {
                 f.because("the client printed a reverse it made itself: it must print what the server answered")
+            } else if line.contains("end of file") {
+                f.because(format!(
+                    "the client met end of file on its reply FIFO: {EOF_WHY}"
+                ))
             } else {
                 f
             });
@@ -995,6 +1063,12 @@ fn concurrent_clients(run: &mut Run) -> Outcome {
                 .map(|_| ())
         });
         if stopped.is_none() {
+            if has_exited(server.pid) {
+                return Err(Failure::wrong(
+                    "the server to wait for requests",
+                    "it has exited",
+                ));
+            }
             return Err(Failure::internal("the server did not stop on SIGSTOP"));
         }
         for (c, text) in clients.iter().zip(&texts) {
