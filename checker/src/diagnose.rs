@@ -340,6 +340,50 @@ mod tests {
     }
 
     #[test]
+    fn names_the_fifo_a_reader_waits_on() {
+        use std::os::unix::fs::OpenOptionsExt;
+        use std::process::{Command, Stdio};
+        let dir = std::env::temp_dir().join(format!("diagnose-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("requests");
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        // The test holds a write end, so `cat` opens at once and waits in read().
+        let _reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+            .unwrap();
+        let writer = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let mut cat = Command::new("cat")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let me = std::process::id() as i32;
+        let pid = cat.id() as i32;
+        let mut sentence = String::new();
+        for _ in 0..200 {
+            let procs = procfs::descendants(me);
+            if let Some(s) = procs.iter().find(|s| s.pid == pid) {
+                sentence = where_blocked(s, &procs, pid, me);
+                if sentence.contains("read()") {
+                    break;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        drop(writer);
+        drop(_reader);
+        cat.wait().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(sentence.contains("the FIFO requests"), "{sentence}");
+        assert!(
+            sentence.contains("write end is still open in the checker"),
+            "{sentence}"
+        );
+    }
+
+    #[test]
     fn says_where_a_reader_of_an_open_pipe_waits() {
         use std::process::{Command, Stdio};
         // `cat` reads its stdin, a pipe whose write end the test holds.

@@ -1404,3 +1404,24 @@ fn mixed(request: &str) -> Failure {
     )
     .because("requests got mixed: each one must go out in ONE write() of at most PIPE_BUF bytes (`write!` on a File may make several writes, and another client's bytes land in between)")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn long_texts_fit_pipe_buf_exactly() {
+        let mut rng = StdRng::seed_from_u64(3);
+        for id in [5_000_000, 8_999_999] {
+            let text = long_text(&mut rng, max_text(id));
+            assert_eq!(format!("{id} {text}\n").len(), PIPE_BUF);
+        }
+        assert_eq!(long_text(&mut rng, 100).len(), 100);
+    }
+
+    #[test]
+    fn reverses_characters() {
+        assert_eq!(reverse("año x"), "x oña");
+    }
+}
