@@ -111,6 +111,24 @@ fn first_arg_is_fd(name: &str) -> bool {
     )
 }
 
+/// The programs a scenario started: pid and name. With one program, the
+/// report calls it "the program"; with several, it names each one.
+pub type Programs<'a> = &'a [(i32, &'a str)];
+
+/// Who a process is, relative to the programs the checker started.
+fn role_among(s: &Stat, programs: Programs, checker: i32) -> String {
+    if let [(program, _)] = programs {
+        return role(s, *program, checker);
+    }
+    if let Some((_, name)) = programs.iter().find(|(pid, _)| *pid == s.pid) {
+        format!("{name} (pid {})", s.pid)
+    } else if let Some((_, name)) = programs.iter().find(|(pid, _)| *pid == s.ppid) {
+        format!("{name}'s child {}", s.pid)
+    } else {
+        role(s, 0, checker)
+    }
+}
+
 /// Who a process is, relative to the program the checker started.
 fn role(s: &Stat, program: i32, checker: i32) -> String {
     if s.pid == program {
@@ -163,9 +181,34 @@ fn describe_target(target: &str) -> &'static str {
     }
 }
 
+/// The FIFO's file name, if descriptor `fd` of `pid` is a FIFO (a named
+/// pipe), even one whose name was removed since.
+fn fifo_name(pid: i32, fd: i32, target: &str) -> Option<String> {
+    use std::os::unix::fs::FileTypeExt;
+    if !target.starts_with('/') {
+        return None;
+    }
+    let meta = std::fs::metadata(format!("/proc/{pid}/fd/{fd}")).ok()?;
+    if !meta.file_type().is_fifo() {
+        return None;
+    }
+    let path = target.trim_end_matches(" (deleted)");
+    let name = path.rsplit('/').next().unwrap_or(path);
+    Some(if path.len() < target.len() {
+        format!("{name} (its name already removed)")
+    } else {
+        name.to_string()
+    })
+}
+
 /// One sentence on where process `s` is and what it waits for.
 pub fn where_blocked(s: &Stat, procs: &[Stat], program: i32, checker: i32) -> String {
-    let who = role(s, program, checker);
+    where_blocked_among(s, procs, &[(program, "the program")], checker)
+}
+
+/// Like [`where_blocked`], with every program the scenario started.
+pub fn where_blocked_among(s: &Stat, procs: &[Stat], programs: Programs, checker: i32) -> String {
+    let who = role_among(s, programs, checker);
     match s.state {
         'Z' | 'X' => return format!("{who} has exited but nobody waited for it (a zombie)"),
         'T' | 't' => return format!("{who} is stopped (by SIGSTOP or a debugger)"),
@@ -207,11 +250,24 @@ pub fn where_blocked(s: &Stat, procs: &[Stat], program: i32, checker: i32) -> St
     if first_arg_is_fd(&name) {
         let fd = args[0] as i64 as i32;
         if let Some(target) = procfs::fd_target(s.pid, fd) {
-            let what = describe_target(&target);
+            let fifo = fifo_name(s.pid, fd, &target);
+            let what = match &fifo {
+                Some(fifo) => format!("the FIFO {fifo}"),
+                None => describe_target(&target).to_string(),
+            };
             let mut sentence = format!("{who} is blocked in {name}() on fd {fd}, {what}");
-            if target.starts_with("pipe:") {
+            if target.starts_with("pipe:") || fifo.is_some() {
                 if name.starts_with("read") {
-                    let writers = holders(&target, true, procs, checker);
+                    let writers: Vec<String> = holders(&target, true, procs, checker)
+                        .into_iter()
+                        .map(|w| {
+                            if w == s.pid.to_string() {
+                                format!("{w} (itself)")
+                            } else {
+                                w
+                            }
+                        })
+                        .collect();
                     if writers.is_empty() {
                         sentence.push_str(" with no writer left");
                     } else {
@@ -262,6 +318,15 @@ pub fn hang_report(program: i32, checker: i32) -> Vec<String> {
         .collect()
 }
 
+/// Like [`hang_report`], naming each of the programs a scenario started.
+pub fn hang_report_among(programs: Programs, checker: i32) -> Vec<String> {
+    let procs = procfs::descendants(checker);
+    procs
+        .iter()
+        .map(|s| where_blocked_among(s, &procs, programs, checker))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,6 +345,50 @@ mod tests {
         assert_eq!(names(&["1"]), "1");
         assert_eq!(names(&["1", "2"]), "1 and 2");
         assert_eq!(names(&["1", "2", "3"]), "1, 2 and 3");
+    }
+
+    #[test]
+    fn names_the_fifo_a_reader_waits_on() {
+        use std::os::unix::fs::OpenOptionsExt;
+        use std::process::{Command, Stdio};
+        let dir = std::env::temp_dir().join(format!("diagnose-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("requests");
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        // The test holds a write end, so `cat` opens at once and waits in read().
+        let _reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+            .unwrap();
+        let writer = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let mut cat = Command::new("cat")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let me = std::process::id() as i32;
+        let pid = cat.id() as i32;
+        let mut sentence = String::new();
+        for _ in 0..200 {
+            let procs = procfs::descendants(me);
+            if let Some(s) = procs.iter().find(|s| s.pid == pid) {
+                sentence = where_blocked(s, &procs, pid, me);
+                if sentence.contains("read()") {
+                    break;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        drop(writer);
+        drop(_reader);
+        cat.wait().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(sentence.contains("the FIFO requests"), "{sentence}");
+        assert!(
+            sentence.contains("write end is still open in the checker"),
+            "{sentence}"
+        );
     }
 
     #[test]

@@ -229,13 +229,30 @@ impl<'a> Run<'a> {
     /// A time-out failure, with where every process is blocked right now:
     /// taken before anything is dropped, while the processes still hang.
     pub fn timed_out(&self, waiting_for: &str) -> Failure {
-        let program = self.spawned.first().map(|s| s.pid).unwrap_or(0);
         let mut failure = Failure::timed_out(waiting_for, self.limit);
-        failure.details = diagnose::hang_report(program, crate::sandbox::checker_pid())
+        failure.details = self
+            .hang_report()
             .into_iter()
             .map(|l| format!("- {l}"))
             .collect();
         failure
+    }
+
+    /// Where every process is blocked right now, one sentence each. With
+    /// one program it is "the program"; with several, each by its name.
+    pub fn hang_report(&self) -> Vec<String> {
+        let checker = crate::sandbox::checker_pid();
+        match self.spawned.as_slice() {
+            [] | [_] => {
+                let program = self.spawned.first().map(|s| s.pid).unwrap_or(0);
+                diagnose::hang_report(program, checker)
+            }
+            many => {
+                let programs: Vec<(i32, &str)> =
+                    many.iter().map(|s| (s.pid, s.name.as_str())).collect();
+                diagnose::hang_report_among(&programs, checker)
+            }
+        }
     }
 
     /// All the lines `proc` prints until its output closes.
