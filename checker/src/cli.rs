@@ -20,6 +20,7 @@ Usage:
                                  starters fail, every fixture is caught
   cargo lab grade <DIR>          grade every submission in DIR (a checkout of
                                  the course per student)
+  cargo lab classroom            print a GitHub Classroom autograding workflow
 
 Options for check:
   --solutions                    check the reference solutions
@@ -70,6 +71,7 @@ pub enum Command {
         out: PathBuf,
         sandbox: bool,
     },
+    Classroom,
     Help,
     Version,
 }
@@ -152,6 +154,7 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Comma
             },
             Err(_) => bail!("`cargo lab grade` takes one directory of submissions"),
         },
+        Some("classroom") => Command::Classroom,
         Some("help") => Command::Help,
         Some(other) => bail!("unknown command {other:?}; try `cargo lab --help`"),
     })

@@ -1,6 +1,7 @@
 //! One module per command of the CLI.
 
 pub mod check;
+pub mod classroom;
 pub mod grade;
 pub mod hint;
 pub mod overview;
@@ -40,6 +41,7 @@ pub fn run(command: Command) -> Result<Verdict> {
             out,
             sandbox,
         } => grade::run(&dir, jobs, &out, sandbox),
+        Command::Classroom => classroom::run(),
         Command::Help => {
             println!("{USAGE}");
             Ok(Verdict::Passed)
