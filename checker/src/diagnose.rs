@@ -210,6 +210,10 @@ pub fn where_blocked(s: &Stat, procs: &[Stat], program: i32, checker: i32) -> St
 pub fn where_blocked_among(s: &Stat, procs: &[Stat], programs: Programs, checker: i32) -> String {
     let who = role_among(s, programs, checker);
     match s.state {
+        // The checker reaps the program itself once it looks.
+        'Z' | 'X' if programs.iter().any(|(p, _)| *p == s.pid) => {
+            return format!("{who} has exited");
+        }
         'Z' | 'X' => return format!("{who} has exited but nobody waited for it (a zombie)"),
         'T' | 't' => return format!("{who} is stopped (by SIGSTOP or a debugger)"),
         _ => {}

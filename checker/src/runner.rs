@@ -100,6 +100,15 @@ fn explain(failure: &mut Failure, spawned: &[Spawned], runaway: Option<usize>) {
         return;
     }
     for s in spawned {
+        if s.stderr.text().contains("memory allocation of") {
+            failure.why = Some(format!(
+                "{} ran out of memory: the checker allows each process 1 GiB of address space",
+                s.name
+            ));
+            return;
+        }
+    }
+    for s in spawned {
         if let Some(p) = Panic::find(&s.stderr.text()) {
             failure.why = Some(if p.todo {
                 format!("not implemented yet: {} ({})", p.location, p.message)
