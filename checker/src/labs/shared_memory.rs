@@ -364,7 +364,9 @@ fn each_worker_owns_a_slot(run: &mut Run) -> Outcome {
         let line = run
             .line(
                 &mut p,
-                &format!("{n} lines `worker I pid=W wrote slot I`, then {n} lines `course I average A`"),
+                &format!(
+                    "{n} lines `worker I pid=W wrote slot I`, then {n} lines `course I average A`"
+                ),
             )?
             .text;
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -377,7 +379,10 @@ fn each_worker_owns_a_slot(run: &mut Run) -> Outcome {
             (Some(&"course"), Some(i)) if i < n => printed[i] = words.get(3).map(|w| w.to_string()),
             _ => {
                 return Err(Failure::wrong(
-                    format!("lines `worker I pid=W wrote slot I` and `course I average A`, I from 0 to {}", n - 1),
+                    format!(
+                        "lines `worker I pid=W wrote slot I` and `course I average A`, I from 0 to {}",
+                        n - 1
+                    ),
                     format!("`{line}`"),
                 ));
             }
@@ -404,10 +409,17 @@ fn each_worker_owns_a_slot(run: &mut Run) -> Outcome {
             let got_f = f64::from_bits(got);
             let whose = wanted.iter().position(|w| w.to_bits() == got);
             let failure = Failure::wrong(
-                format!("slot {i}, in the parent's memory, to hold course {i}'s average {:.3}", wanted[i]),
+                format!(
+                    "slot {i}, in the parent's memory, to hold course {i}'s average {:.3}",
+                    wanted[i]
+                ),
                 format!(
                     "it holds {}",
-                    if got == 0 { "0 (nothing was written there)".to_string() } else { format!("{got_f:.3}") }
+                    if got == 0 {
+                        "0 (nothing was written there)".to_string()
+                    } else {
+                        format!("{got_f:.3}")
+                    }
                 ),
             );
             return Err(match whose {
@@ -515,7 +527,10 @@ fn check_segment(run: &Run, name: &str, path: &PathBuf, text: &str) -> Outcome {
     }
     if len != text.len() as u64 {
         return Err(Failure::wrong(
-            format!("len (offset 16) to be {}, the length of the text", text.len()),
+            format!(
+                "len (offset 16) to be {}, the length of the text",
+                text.len()
+            ),
             format!("it is {len}"),
         ));
     }
@@ -552,7 +567,10 @@ fn reader_waits_then_unlinks(run: &mut Run) -> Outcome {
 
     // The gate: write nothing until the reader has mapped the segment.
     let mapped = run.poll(Duration::from_secs(8), || {
-        if procfs::mappings(reader).iter().any(|m| m.path.contains(&bare)) {
+        if procfs::mappings(reader)
+            .iter()
+            .any(|m| m.path.contains(&bare))
+        {
             Some(true)
         } else if ended(reader) {
             Some(false)
@@ -561,7 +579,10 @@ fn reader_waits_then_unlinks(run: &mut Run) -> Outcome {
         }
     });
     let too_early = |run: &Run, p: &mut Proc| -> Failure {
-        let lines = run.rest(p, "the reader to finish").map(texts).unwrap_or_default();
+        let lines = run
+            .rest(p, "the reader to finish")
+            .map(texts)
+            .unwrap_or_default();
         Failure::wrong(
             "the reader to wait until the checker sets ready = 1",
             format!(
@@ -593,9 +614,12 @@ fn reader_waits_then_unlinks(run: &mut Run) -> Outcome {
     let lines = texts(run.rest(&mut p, "the reader's line `read N bytes: TEXT`")?);
     expect_clean_exit(run, &mut p, &lines)?;
     let wanted = format!("read {} bytes: {text}", text.len());
-    if !lines.iter().any(|l| *l == wanted) {
+    if !lines.contains(&wanted) {
         return Err(Failure::wrong(
-            format!("`read {} bytes: ...` with the text the checker wrote", text.len()),
+            format!(
+                "`read {} bytes: ...` with the text the checker wrote",
+                text.len()
+            ),
             format!("it printed {}", quote_lines(&lines)),
         ));
     }
@@ -634,13 +658,15 @@ fn writer_then_reader(run: &mut Run) -> Outcome {
             format!("{name} to exist after the writer exited"),
             "it does not",
         )
-        .because("the segment must outlive the writer: the writer does not unlink it, the reader does"));
+        .because(
+            "the segment must outlive the writer: the writer does not unlink it, the reader does",
+        ));
     }
     let mut r = run.spawn("reader", &[])?;
     let lines = texts(run.rest(&mut r, "the reader's line `read N bytes: TEXT`")?);
     expect_clean_exit(run, &mut r, &lines)?;
     let wanted = format!("read {} bytes: {text}", text.len());
-    if !lines.iter().any(|l| *l == wanted) {
+    if !lines.contains(&wanted) {
         return Err(Failure::wrong(
             format!("`read {} bytes: ...` with the writer's text", text.len()),
             format!("it printed {}", quote_lines(&lines)),
@@ -678,7 +704,10 @@ fn lost_update_shown(run: &mut Run) -> Outcome {
     };
     let (racy, atomic, expected) = (racy as u64, atomic as u64, expected as u64);
     if expected != n * m {
-        return Err(Failure::wrong(format!("expected={}", n * m), format!("`{totals}`")));
+        return Err(Failure::wrong(
+            format!("expected={}", n * m),
+            format!("`{totals}`"),
+        ));
     }
     expect_shared(program, addr, 16, "the counters")?;
     if atomic != n * m {
@@ -698,7 +727,9 @@ fn lost_update_shown(run: &mut Run) -> Outcome {
     if in_memory != [racy, atomic] {
         let words = in_memory;
         return Err(Failure::wrong(
-            format!("the parent's memory at {addr:#x} to hold the totals it printed, {racy} and {atomic}"),
+            format!(
+                "the parent's memory at {addr:#x} to hold the totals it printed, {racy} and {atomic}"
+            ),
             format!("it holds {} and {}", words[0], words[1]),
         ));
     }
@@ -708,8 +739,11 @@ fn lost_update_shown(run: &mut Run) -> Outcome {
     };
     let lost = n * m - racy;
     let wanted = format!("lost {lost} updates");
-    if !rest.iter().any(|l| *l == wanted) {
-        return Err(Failure::wrong(format!("`{wanted}`"), format!("it printed {}", quote_lines(&rest))));
+    if !rest.contains(&wanted) {
+        return Err(Failure::wrong(
+            format!("`{wanted}`"),
+            format!("it printed {}", quote_lines(&rest)),
+        ));
     }
     run.expect_success(&mut p)
 }

@@ -72,9 +72,7 @@ impl Mapping {
         // SAFETY: mmap returns page-aligned memory, AtomicU64 has the size
         // and alignment of u64, and any bit pattern is a valid u64. The
         // slice lives no longer than `self`, which keeps the memory mapped.
-        unsafe {
-            std::slice::from_raw_parts(self.ptr.as_ptr().cast::<AtomicU64>(), self.len / 8)
-        }
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().cast::<AtomicU64>(), self.len / 8) }
     }
 
     /// The segment's header, at the start of the mapping.

@@ -87,9 +87,7 @@ impl Mapping {
         // SAFETY: mmap returns page-aligned memory, AtomicU64 has the size
         // and alignment of u64, and any bit pattern is a valid u64. The
         // slice lives no longer than `self`, which keeps the memory mapped.
-        unsafe {
-            std::slice::from_raw_parts(self.ptr.as_ptr().cast::<AtomicU64>(), self.len / 8)
-        }
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().cast::<AtomicU64>(), self.len / 8) }
     }
 
     /// The segment's header, at the start of the mapping.
@@ -246,15 +244,26 @@ pub fn create_segment(name: &str, size: usize) -> Result<Mapping> {
 pub fn open_segment(name: &str) -> Result<Mapping> {
     let fd = shm_open(name, OFlag::O_RDONLY, Mode::empty())
         .with_context(|| format!("shm_open({name}, O_RDONLY)"))?;
-    let size = fstat(&fd).with_context(|| format!("fstat({name})"))?.st_size as usize;
+    let size = fstat(&fd)
+        .with_context(|| format!("fstat({name})"))?
+        .st_size as usize;
     ensure!(
         size >= HEADER_LEN,
         "segment {name} has {size} bytes, less than its {HEADER_LEN}-byte header"
     );
     let len = NonZeroUsize::new(size).context("empty segment")?;
     // SAFETY: a new mapping at an address the kernel picks.
-    let ptr = unsafe { mmap(None, len, ProtFlags::PROT_READ, MapFlags::MAP_SHARED, &fd, 0) }
-        .with_context(|| format!("mmap({name})"))?;
+    let ptr = unsafe {
+        mmap(
+            None,
+            len,
+            ProtFlags::PROT_READ,
+            MapFlags::MAP_SHARED,
+            &fd,
+            0,
+        )
+    }
+    .with_context(|| format!("mmap({name})"))?;
     Ok(Mapping { ptr, len: size })
 }
 // ANCHOR_END: open_segment
