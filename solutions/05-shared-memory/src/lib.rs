@@ -157,6 +157,8 @@ pub fn course_averages(courses: &[Vec<u32>], slots: &Mapping) -> Result<Vec<f64>
             }
         }
     }
+    // ANCHOR_END: course_averages
+    // ANCHOR: course_averages_read
     // waitpid returns only after the child has exited, so everything the
     // child wrote before exiting is there for the parent to read.
     for pid in workers {
@@ -167,7 +169,7 @@ pub fn course_averages(courses: &[Vec<u32>], slots: &Mapping) -> Result<Vec<f64>
         .map(|w| f64::from_bits(w.load(Ordering::Relaxed)))
         .collect())
 }
-// ANCHOR_END: course_averages
+// ANCHOR_END: course_averages_read
 
 // ANCHOR: layout
 /// The first bytes of every segment of this lab:
