@@ -153,9 +153,86 @@ pub fn fds(pid: i32) -> Vec<(i32, String)> {
     out
 }
 
+/// One line of `/proc/PID/maps`: a range of the address space.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapping {
+    pub start: u64,
+    pub end: u64,
+    /// `rw-s`: read, write, execute, and `s` shared or `p` private.
+    pub perms: String,
+    /// The file mapped, `/dev/zero (deleted)` for shared anonymous memory,
+    /// `[heap]`, or empty.
+    pub path: String,
+}
+
+impl Mapping {
+    pub fn is_shared(&self) -> bool {
+        self.perms.ends_with('s')
+    }
+
+    pub fn contains(&self, addr: u64, len: u64) -> bool {
+        addr >= self.start && addr.saturating_add(len) <= self.end
+    }
+}
+
+/// The memory mappings of `pid`, from `/proc/PID/maps`.
+pub fn mappings(pid: i32) -> Vec<Mapping> {
+    let Ok(text) = fs::read_to_string(format!("/proc/{pid}/maps")) else {
+        return Vec::new();
+    };
+    text.lines().filter_map(parse_mapping).collect()
+}
+
+fn parse_mapping(line: &str) -> Option<Mapping> {
+    // "START-END PERMS OFFSET DEV INODE   PATH"
+    let mut words = line.splitn(6, ' ');
+    let (start, end) = words.next()?.split_once('-')?;
+    let perms = words.next()?.to_string();
+    let path = words.nth(3).unwrap_or("").trim().to_string();
+    Some(Mapping {
+        start: u64::from_str_radix(start, 16).ok()?,
+        end: u64::from_str_radix(end, 16).ok()?,
+        perms,
+        path,
+    })
+}
+
+/// Reads `len` bytes at `addr` in the memory of `pid` (a descendant of the
+/// checker), through `/proc/PID/mem`.
+pub fn read_memory(pid: i32, addr: u64, len: usize) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let file = fs::File::open(format!("/proc/{pid}/mem"))?;
+    let mut buf = vec![0u8; len];
+    file.read_exact_at(&mut buf, addr)?;
+    Ok(buf)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_maps_lines() {
+        let m = parse_mapping(
+            "7f42bd073000-7f42bd074000 rw-s 00000000 00:01 4242                       /dev/zero (deleted)",
+        )
+        .unwrap();
+        assert_eq!((m.start, m.end), (0x7f42bd073000, 0x7f42bd074000));
+        assert!(m.is_shared() && m.contains(0x7f42bd073000, 16));
+        assert_eq!(m.path, "/dev/zero (deleted)");
+        let anon = parse_mapping("7ffd1000-7ffd2000 rw-p 00000000 00:00 0 ").unwrap();
+        assert!(!anon.is_shared() && anon.path.is_empty());
+    }
+
+    #[test]
+    fn reads_memory_and_maps_of_a_process() {
+        let value: u64 = 0x1234_5678_9abc_def0;
+        let addr = &value as *const u64 as u64;
+        let me = std::process::id() as i32;
+        assert!(mappings(me).iter().any(|m| m.contains(addr, 8)));
+        let bytes = read_memory(me, addr, 8).unwrap();
+        assert_eq!(bytes, value.to_ne_bytes());
+    }
 
     #[test]
     fn parses_stat_with_odd_command_names() {

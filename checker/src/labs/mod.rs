@@ -8,6 +8,7 @@ use crate::scenario::{Fixture, Scenario};
 mod fifo;
 mod fork;
 mod pipe;
+mod shared_memory;
 
 pub struct Lab {
     pub number: u8,
@@ -33,7 +34,7 @@ impl Lab {
 }
 
 /// Every lab of the course, in order.
-pub static ALL: &[&Lab] = &[&fork::LAB, &pipe::LAB, &fifo::LAB];
+pub static ALL: &[&Lab] = &[&fork::LAB, &pipe::LAB, &fifo::LAB, &shared_memory::LAB];
 
 /// A lab name that matches no lab.
 #[derive(Debug)]
