@@ -159,9 +159,15 @@ fn sizes(run: &mut Run, per_worker: std::ops::RangeInclusive<u64>) -> (usize, u6
     (n, m, start)
 }
 
-/// Waits until the program has started `n` workers (held at the gate), then
-/// closes its stdin so they all start at once. Returns the workers' pids.
-fn release_workers(run: &mut Run, p: &mut Proc, n: usize) -> Result<Vec<i32>, Failure> {
+/// Waits until the program has started `n` workers (held at the gate),
+/// runs `before` on their pids while they wait, then closes the program's
+/// stdin so they all start at once. Returns the workers' pids.
+fn release_workers<T>(
+    run: &mut Run,
+    p: &mut Proc,
+    n: usize,
+    before: impl FnOnce(&[i32]) -> T,
+) -> Result<(Vec<i32>, T), Failure> {
     let program = p.pid;
     let live_children = || -> Vec<i32> {
         procfs::children(program)
@@ -190,8 +196,9 @@ fn release_workers(run: &mut Run, p: &mut Proc, n: usize) -> Result<Vec<i32>, Fa
                     format!("the program has {} children", kids.len()),
                 ));
             }
+            let seen = before(&kids);
             p.close_stdin();
-            Ok(kids)
+            Ok((kids, seen))
         }
         Some(None) => {
             let exit = run.wait(p)?;
@@ -267,7 +274,7 @@ fn counter_in_memory(run: &mut Run, method: &str, why: &str) -> Outcome {
         .map_err(|e| Failure::internal(format!("creating {}: {e}", path.display())))?;
 
     let mut p = run.spawn("counter", &[method.into(), n.to_string(), m.to_string()])?;
-    let workers = release_workers(run, &mut p, n)?;
+    let (workers, ()) = release_workers(run, &mut p, n, |_| ())?;
     finish(run, &mut p, &workers)?;
 
     let bytes = std::fs::read(&path).map_err(|e| {
@@ -325,9 +332,12 @@ fn counter_flock(run: &mut Run) -> Outcome {
         .map_err(|e| Failure::internal(format!("creating {}: {e}", path.display())))?;
 
     let mut p = run.spawn("counter", &["file".into(), n.to_string(), m.to_string()])?;
-    let workers = release_workers(run, &mut p, n)?;
-    // Before they start: does each worker have total.txt open for itself?
-    let sharing = shared_descriptions(&workers, &path.display().to_string());
+    // While they wait at the gate, each worker has opened total.txt: does
+    // each have an open file description of its own?
+    let file = path.display().to_string();
+    let (workers, sharing) = release_workers(run, &mut p, n, |workers| {
+        shared_descriptions(workers, &file)
+    })?;
     finish(run, &mut p, &workers)?;
 
     let text = std::fs::read_to_string(&path).map_err(|e| {
@@ -403,7 +413,7 @@ fn shared_descriptions(workers: &[i32], file: &str) -> Option<(i32, i32)> {
 /// What `lines` printed: the lines, once the program has exited cleanly.
 fn run_lines(run: &mut Run, n: usize, k: usize, len: usize) -> Result<Vec<String>, Failure> {
     let mut p = run.spawn("lines", &[n.to_string(), k.to_string(), len.to_string()])?;
-    let workers = release_workers(run, &mut p, n)?;
+    let (workers, ()) = release_workers(run, &mut p, n, |_| ())?;
     let lines: Vec<String> = run
         .rest(&mut p, "the printers to finish")?
         .into_iter()
