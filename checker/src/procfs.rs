@@ -207,6 +207,25 @@ pub fn read_memory(pid: i32, addr: u64, len: usize) -> std::io::Result<Vec<u8>> 
     Ok(buf)
 }
 
+/// Whether descriptor `fd_a` of `pid_a` and `fd_b` of `pid_b` are the same
+/// open file description (one `open`, shared by `dup` or inherited over
+/// `fork`), by kcmp(2). `None` where the kernel does not say.
+pub fn same_open_file(pid_a: i32, fd_a: i32, pid_b: i32, fd_b: i32) -> Option<bool> {
+    const KCMP_FILE: libc::c_long = 0;
+    // SAFETY: kcmp only compares kernel objects; it reads no memory of ours.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_kcmp,
+            pid_a as libc::c_long,
+            pid_b as libc::c_long,
+            KCMP_FILE,
+            fd_a as libc::c_long,
+            fd_b as libc::c_long,
+        )
+    };
+    (r >= 0).then_some(r == 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ use crate::scenario::{Fixture, Scenario};
 
 mod fifo;
 mod fork;
+mod locks;
 mod pipe;
 mod shared_memory;
 
@@ -34,7 +35,13 @@ impl Lab {
 }
 
 /// Every lab of the course, in order.
-pub static ALL: &[&Lab] = &[&fork::LAB, &pipe::LAB, &fifo::LAB, &shared_memory::LAB];
+pub static ALL: &[&Lab] = &[
+    &fork::LAB,
+    &pipe::LAB,
+    &fifo::LAB,
+    &shared_memory::LAB,
+    &locks::LAB,
+];
 
 /// A lab name that matches no lab.
 #[derive(Debug)]
