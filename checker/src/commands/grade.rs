@@ -250,6 +250,8 @@ fn grade_one(job: &Job, slot: usize, isolation: Isolation) -> Graded {
         )
         .env("LAB_COURSE_ROOT", course_root())
         .env("NO_COLOR", "1")
+        // Each submission compiles once: incremental data would only cost.
+        .env("CARGO_INCREMENTAL", "0")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
