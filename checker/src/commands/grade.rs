@@ -139,18 +139,19 @@ pub fn run(dir: &Path, jobs: usize, out: &Path, sandbox: bool) -> Result<Verdict
         isolation.name()
     );
 
+    let exe = Arc::new(super::StableExe::new()?);
     let queue = Arc::new(Mutex::new(queue));
     let results = Arc::new(Mutex::new(Vec::new()));
     let began = Instant::now();
     let workers: Vec<_> = (0..jobs)
         .map(|slot| {
-            let (queue, results) = (queue.clone(), results.clone());
+            let (queue, results, exe) = (queue.clone(), results.clone(), exe.clone());
             std::thread::spawn(move || {
                 loop {
                     let Some(job) = queue.lock().unwrap().pop_front() else {
                         return;
                     };
-                    let graded = grade_one(&job, slot, isolation);
+                    let graded = grade_one(&job, slot, isolation, &exe.0);
                     let mut done = results.lock().unwrap();
                     done.push(graded);
                     let g = done.last().unwrap();
@@ -206,7 +207,7 @@ fn budget() -> Duration {
     scenarios + Duration::from_secs(120 + 60 * labs::ALL.len() as u64)
 }
 
-fn grade_one(job: &Job, slot: usize, isolation: Isolation) -> Graded {
+fn grade_one(job: &Job, slot: usize, isolation: Isolation, exe: &Path) -> Graded {
     let began = Instant::now();
     let finish = |report, error| Graded {
         student: job.student.clone(),
@@ -220,10 +221,7 @@ fn grade_one(job: &Job, slot: usize, isolation: Isolation) -> Graded {
             Some("not a checkout of the course: no labs/ directory".into()),
         );
     }
-    let exe = match std::env::current_exe() {
-        Ok(exe) => exe,
-        Err(e) => return finish(None, Some(format!("cannot find the checker: {e}"))),
-    };
+    let exe = exe.to_path_buf();
     let mut cmd = match isolation {
         Isolation::Bwrap => {
             let mut c = Command::new("bwrap");

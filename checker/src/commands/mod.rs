@@ -72,3 +72,27 @@ pub fn note(text: &str) {
         eprintln!("{text}");
     }
 }
+
+/// A copy of this checker's executable that stays put while it runs child
+/// checkers (`grade`, `verify`): rebuilding the checker meanwhile replaces
+/// `target/debug/lab`, and the children would fail to start. Removed on drop.
+pub struct StableExe(pub std::path::PathBuf);
+
+impl StableExe {
+    pub fn new() -> Result<StableExe> {
+        use anyhow::Context;
+        let exe = std::env::current_exe().context("finding the checker's executable")?;
+        let dir = crate::stage::course_root().join("target/lab/bin");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let copy = dir.join(format!("lab-{}", std::process::id()));
+        std::fs::copy(&exe, &copy)
+            .with_context(|| format!("copying {} to {}", exe.display(), copy.display()))?;
+        Ok(StableExe(copy))
+    }
+}
+
+impl Drop for StableExe {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

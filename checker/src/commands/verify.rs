@@ -170,7 +170,8 @@ fn run_in_parallel(labs: &[&'static Lab], jobs: usize) -> Result<Verdict> {
     use std::sync::{Arc, Mutex};
 
     type Report = Option<(bool, Vec<u8>)>;
-    let exe = std::env::current_exe()?;
+    let stable = super::StableExe::new()?;
+    let exe = stable.0.clone();
     let ids: Arc<Vec<String>> = Arc::new(labs.iter().map(|l| l.dir()).collect());
     let next = Arc::new(Mutex::new(0usize));
     let reports: Arc<Mutex<Vec<Report>>> = Arc::new(Mutex::new(vec![None; labs.len()]));
