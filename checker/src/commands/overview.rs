@@ -22,6 +22,8 @@ pub fn run() -> Result<Verdict> {
         "{BOLD}Unix interprocess communication, in Rust{BOLD:#}\n"
     )?;
     let mut next = None;
+    let id_width = labs::ALL.iter().map(|l| l.dir().len()).max().unwrap_or(0);
+    let title_width = labs::ALL.iter().map(|l| l.title.len()).max().unwrap_or(0);
     for lab in labs::ALL {
         let id = lab.dir();
         let max = lab.max_score();
@@ -44,7 +46,11 @@ pub fn run() -> Result<Verdict> {
         if next.is_none() && !status.starts_with(&format!("{max}/")) {
             next = Some(lab);
         }
-        writeln!(out, "  {mark}  {id:<22} {:<40} {status}", lab.title)?;
+        writeln!(
+            out,
+            "  {mark}  {id:<id_width$}  {:<title_width$}  {status}",
+            lab.title
+        )?;
     }
     writeln!(out)?;
     match next {
