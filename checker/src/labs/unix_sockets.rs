@@ -251,6 +251,22 @@ impl Conn {
         })
     }
 
+    /// Every whole line that has arrived by now, without waiting; they
+    /// stay pending.
+    fn received_now(&mut self) -> Vec<String> {
+        let mut buf = [0u8; 4096];
+        if self.stream.set_nonblocking(true).is_ok() {
+            while let Ok(n @ 1..) = self.stream.read(&mut buf) {
+                self.pending.extend_from_slice(&buf[..n]);
+            }
+            let _ = self.stream.set_nonblocking(false);
+        }
+        self.pending
+            .split(|&b| b == b'\n')
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect()
+    }
+
     /// The next line (without its newline), waiting until `until`.
     fn line(&mut self, until: Instant) -> Got {
         let mut buf = [0u8; 4096];
@@ -478,7 +494,22 @@ fn expect_replies(
                     format!("reading connection {i} failed: {e}"),
                 ));
             }
-            Got::TimedOut => return Err(on_silence(i, answered)),
+            Got::TimedOut => {
+                // Did the reply go to another connection?
+                let wanted_here = reverse(&requests[i]);
+                for (j, c) in conns.iter_mut().enumerate() {
+                    if j != i && c.received_now().iter().any(|l| *l == wanted_here) {
+                        return Err(Failure::wrong(
+                            format!("`{wanted_here}` on connection {i}, the reverse of its request `{}`", requests[i]),
+                            format!("nothing on connection {i}; the reply arrived on connection {j}"),
+                        )
+                        .because(
+                            "the reply went back on another connection: a reply must go back on the stream                              its request came from. Pass each thread its own stream, and write the reply                              to that stream, not to a variable the threads share",
+                        ));
+                    }
+                }
+                return Err(on_silence(i, answered));
+            }
         }
     }
     Ok(())
@@ -762,34 +793,40 @@ fn live_server_kept(run: &mut Run) -> Outcome {
     let listener = UnixListener::bind(&path).map_err(Failure::internal)?;
     let inode = std::fs::metadata(&path).map_err(Failure::internal)?.ino();
     let mut p = run.spawn("revserver", &[SOCKET.to_string()])?;
+    // Either it exits, or it says it listens (on a path that was taken).
     let t = until(run, PATIENCE);
-    let exit = match p.wait(t) {
-        Ok(exit) => exit,
-        Err(_) => {
-            let said = p
-                .next_line(Instant::now())
-                .ok()
-                .flatten()
-                .map(|l| l.text)
-                .unwrap_or_default();
+    let exit = loop {
+        if let Ok(exit) = p.wait(Instant::now()) {
+            break exit;
+        }
+        let next = (Instant::now() + Duration::from_millis(20)).min(t);
+        let said = match p.next_line(next) {
+            Ok(Some(line)) => Some(line),
+            Ok(None) => {
+                // Output closed: it is on its way out.
+                std::thread::sleep(Duration::from_millis(2));
+                None
+            }
+            Err(_) => None,
+        };
+        if let Some(line) = said {
             let f = Failure::wrong(
-                "the server to refuse to start: the checker listens on rev.sock",
-                if said.is_empty() {
-                    "it is still running".to_string()
-                } else {
-                    format!("it is still running and said `{said}`")
-                },
+                format!("the server to refuse to start: the checker listens on {SOCKET}"),
+                format!("it started and said `{}`", line.text),
             );
             let stolen = std::fs::metadata(&path).map(|m| m.ino()).ok() != Some(inode);
             return Err(if stolen {
                 f.because(format!(
                     "the server removed the socket file of a live server (the checker, listening \
-                     on {SOCKET}) and put its own there: the first server's clients now reach the \
-                     wrong one. Remove the file only when connect() is refused"
+                     on {SOCKET}) and bound its own there: the first server's clients now reach the \
+                     wrong one, and it never knows. Remove the file only when connect() is refused"
                 ))
             } else {
                 f
             });
+        }
+        if Instant::now() >= t {
+            return Err(run.timed_out("the server to exit: the checker listens on rev.sock"));
         }
     };
     if std::fs::metadata(&path).map(|m| m.ino()).ok() != Some(inode) {

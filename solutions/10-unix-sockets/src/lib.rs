@@ -231,8 +231,15 @@ pub fn send_fd(over: &UnixStream, fd: BorrowedFd<'_>, payload: &[u8]) -> Result<
     let fds = [fd.as_raw_fd()];
     let control = [ControlMessage::ScmRights(&fds)];
     let iov = [IoSlice::new(payload)];
+    // MSG_NOSIGNAL: if the receiver has gone, an EPIPE error, not SIGPIPE.
     let sent = loop {
-        match sendmsg::<()>(over.as_raw_fd(), &iov, &control, MsgFlags::empty(), None) {
+        match sendmsg::<()>(
+            over.as_raw_fd(),
+            &iov,
+            &control,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        ) {
             Ok(n) => break n,
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(e).context("sendmsg with SCM_RIGHTS"),
