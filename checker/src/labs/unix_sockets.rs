@@ -308,7 +308,27 @@ fn line_within(run: &Run, p: &mut Proc, within: Duration, what: &str) -> Result<
 fn start_server(run: &mut Run) -> Result<Proc, Failure> {
     let mut p = run.spawn("revserver", &[SOCKET.to_string()])?;
     let what = format!("a line `server pid=P listening on {SOCKET}`");
-    let line = line_within(run, &mut p, PATIENCE, &what)?;
+    let line = match p.next_line(until(run, PATIENCE)) {
+        Ok(Some(line)) => line.text,
+        Ok(None) => {
+            // It ended before listening: say how, and what it said.
+            let exit = p
+                .wait(until(run, Duration::from_secs(1)))
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default();
+            let said = p.captures().1.text();
+            let said = said
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .map(|l| format!(", saying `{}`", l.trim()))
+                .unwrap_or_default();
+            return Err(Failure::wrong(
+                what,
+                format!("revserver ended before it listened{exit}{said}"),
+            ));
+        }
+        Err(Waited::TimedOut) => return Err(run.timed_out(&what)),
+    };
     if !line.contains("listening on") {
         return Err(Failure::wrong(what, format!("`{line}`")));
     }
@@ -504,7 +524,9 @@ fn expect_replies(
                             format!("nothing on connection {i}; the reply arrived on connection {j}"),
                         )
                         .because(
-                            "the reply went back on another connection: a reply must go back on the stream                              its request came from. Pass each thread its own stream, and write the reply                              to that stream, not to a variable the threads share",
+                            "the reply went back on another connection: a reply must go back on the stream \
+                             its request came from. Pass each thread its own stream, and write the reply \
+                             to that stream, not to a variable the threads share",
                         ));
                     }
                 }
