@@ -518,7 +518,7 @@ fn expect_replies(
                 // Did the reply go to another connection?
                 let wanted_here = reverse(&requests[i]);
                 for (j, c) in conns.iter_mut().enumerate() {
-                    if j != i && c.received_now().iter().any(|l| *l == wanted_here) {
+                    if j != i && c.received_now().contains(&wanted_here) {
                         return Err(Failure::wrong(
                             format!("`{wanted_here}` on connection {i}, the reverse of its request `{}`", requests[i]),
                             format!("nothing on connection {i}; the reply arrived on connection {j}"),
@@ -634,9 +634,9 @@ fn twenty_clients_at_once(run: &mut Run) -> Outcome {
     let mut queues: Vec<Vec<Vec<u8>>> = (0..N)
         .map(|i| {
             let mut pieces = Vec::new();
-            for k in 1..3 {
+            for request in &requests[i][1..3] {
                 let n = run.rng.random_range(1..=3);
-                pieces.extend(cut(&mut run.rng, &line_of(&requests[i][k]), n));
+                pieces.extend(cut(&mut run.rng, &line_of(request), n));
             }
             pieces
         })

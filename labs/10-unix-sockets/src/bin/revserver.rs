@@ -11,6 +11,7 @@ use anyhow::Context;
 use unix_sockets::given::{self, me};
 use unix_sockets::{bind_fresh, serve};
 
+// ANCHOR: main
 fn main() -> ExitCode {
     given::main_with(|| {
         let path = PathBuf::from(given::args().first().context("usage: revserver PATH")?);
@@ -21,3 +22,4 @@ fn main() -> ExitCode {
         Ok(())
     })
 }
+// ANCHOR_END: main
