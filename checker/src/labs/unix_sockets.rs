@@ -1149,7 +1149,8 @@ fn pass_a_descriptor(run: &mut Run) -> Outcome {
 }
 
 fn receive_a_descriptor(run: &mut Run) -> Outcome {
-    let (read_end, write_end) = nix::unistd::pipe().map_err(Failure::internal)?;
+    let (read_end, write_end) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(Failure::internal)?;
     let listener =
         UnixListener::bind(run.sandbox.tmp.join("fd.sock")).map_err(Failure::internal)?;
     let mut p = run.spawn("fdpass", &["recv".to_string(), "fd.sock".to_string()])?;
