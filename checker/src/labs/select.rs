@@ -445,7 +445,7 @@ impl Talk {
         };
         match result {
             Ok(()) => Ok(sent),
-            Err(_) => Err(self.ended(run, &format!("to read fd {}", fd(source)))),
+            Err(_) => Err(self.ended(run, &format!("the program to read fd {}", fd(source)))),
         }
     }
 
