@@ -572,7 +572,7 @@ impl Talk {
             format!("nothing came in {} ms", ms(since.elapsed())),
         );
         let spinning = share > SPINNING_SHARE;
-        let usage = format!("it used {} ms of CPU in those {} ms", ms(cpu), ms(wall));
+        let usage = format!("the program used {} ms of CPU in those {} ms", ms(cpu), ms(wall));
         let why = match awaited {
             Awaited::Eof { source } if spinning => format!(
                 "busy-waiting: the checker closed the write end of fd {fd}, and {usage} without reporting \
