@@ -160,6 +160,7 @@ pub fn multiplex<'fd>(
     timeout: Option<Duration>,
     mut report: impl FnMut(Event<'_>) -> Result<()>,
 ) -> Result<()> {
+    // ANCHOR: multiplex_start
     // Non-blocking, so that a read after a false alarm cannot hang us.
     for (token, &fd) in sources.iter().enumerate() {
         set_nonblocking(fd)?;
@@ -169,7 +170,9 @@ pub fn multiplex<'fd>(
     let mut open = vec![true; sources.len()];
     let mut left = sources.len();
     let mut buf = [0u8; 4096];
+    // ANCHOR_END: multiplex_start
 
+    // ANCHOR: multiplex_wait
     while left > 0 {
         // The one place this loop sleeps: until a source is ready.
         let ready = match waiter.wait(timeout)? {
@@ -179,6 +182,8 @@ pub fn multiplex<'fd>(
                 continue;
             }
         };
+        // ANCHOR_END: multiplex_wait
+        // ANCHOR: multiplex_read
         for token in ready {
             if !open[token] {
                 continue;
@@ -204,6 +209,7 @@ pub fn multiplex<'fd>(
                 }
             }
         }
+        // ANCHOR_END: multiplex_read
     }
     Ok(())
 }
