@@ -467,8 +467,10 @@ impl Talk {
         self.texts.push(text.clone());
         let (head, tail) = text.split_at(text.len() / 2);
         self.write(run, a, head)?;
-        // Long enough for the program to read the half on its own.
-        pause(run, 60);
+        // A gate, not a sleep: go on once the program has read the half.
+        if let Some(w) = &self.writers[a] {
+            run.poll(LATENCY, || (unread(w) == Some(0)).then_some(()));
+        }
         self.send(run, b)?;
         let sent = self.write(run, a, &format!("{tail}\n"))?;
         self.expect(run, &format!("fd {}: {text}", fd(a)), sent, Awaited::Line { source: a })?;
@@ -710,6 +712,14 @@ impl Talk {
             call = expected[0]
         )))
     }
+}
+
+/// Bytes written to a pipe and not read yet (FIONREAD works on either end).
+fn unread(pipe: &File) -> Option<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through the pointer.
+    let r = unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(pipe), libc::FIONREAD, &mut n) };
+    (r == 0).then_some(n as usize)
 }
 
 fn list(fds: &[usize]) -> String {
