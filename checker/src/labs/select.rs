@@ -211,7 +211,10 @@ fn nonblocking_read(run: &mut Run) -> Outcome {
             if let Ok(Some(line)) = p.next_line(until)
                 && line.text.starts_with("eof after")
             {
-                return Err(eagain_is_not_eof("a `read N bytes: ...` line for each chunk the checker writes", &line.text));
+                return Err(eagain_is_not_eof(
+                    "a `read N bytes: ...` line for each chunk the checker writes",
+                    &line.text,
+                ));
             }
             return Err(Failure::wrong(
                 "`spin` to put its stdin in non-blocking mode and read it",
@@ -233,7 +236,8 @@ fn nonblocking_read(run: &mut Run) -> Outcome {
         pause(run, gap);
         let text = word(run);
         let sent = Instant::now();
-        p.write_stdin(text.as_bytes()).map_err(|_| spin_gone(run, &mut p))?;
+        p.write_stdin(text.as_bytes())
+            .map_err(|_| spin_gone(run, &mut p))?;
         let mut got = String::new();
         while got.len() < text.len() {
             let wanted = format!("`read {} bytes: \"{text}\"`", text.len());
@@ -268,7 +272,9 @@ fn nonblocking_read(run: &mut Run) -> Outcome {
     }
 
     p.close_stdin();
-    let summary = run.line(&mut p, "`eof after R reads, E of them EAGAIN`")?.text;
+    let summary = run
+        .line(&mut p, "`eof after R reads, E of them EAGAIN`")?
+        .text;
     let counts: Vec<u64> = summary
         .split_whitespace()
         .filter_map(|w| w.parse().ok())
@@ -381,12 +387,17 @@ fn fd(source: usize) -> usize {
 }
 
 impl Talk {
-    fn start(run: &mut Run, backend: &'static str, n: usize, timeout: Option<u64>) -> Result<Talk, Failure> {
+    fn start(
+        run: &mut Run,
+        backend: &'static str,
+        n: usize,
+        timeout: Option<u64>,
+    ) -> Result<Talk, Failure> {
         let mut readers = Vec::new();
         let mut writers = Vec::new();
         for _ in 0..n {
-            let (r, w) = pipe2(OFlag::O_CLOEXEC)
-                .map_err(|e| Failure::internal(format!("pipe2: {e}")))?;
+            let (r, w) =
+                pipe2(OFlag::O_CLOEXEC).map_err(|e| Failure::internal(format!("pipe2: {e}")))?;
             readers.push(r);
             writers.push(Some(File::from(w)));
         }
@@ -454,7 +465,12 @@ impl Talk {
         let text = word(run);
         self.texts.push(text.clone());
         let sent = self.write(run, source, &format!("{text}\n"))?;
-        self.expect(run, &format!("fd {}: {text}", fd(source)), sent, Awaited::Line { source })?;
+        self.expect(
+            run,
+            &format!("fd {}: {text}", fd(source)),
+            sent,
+            Awaited::Line { source },
+        )?;
         if self.window.is_none() {
             self.window = Some((Instant::now(), self.cpu()));
         }
@@ -473,7 +489,12 @@ impl Talk {
         }
         self.send(run, b)?;
         let sent = self.write(run, a, &format!("{tail}\n"))?;
-        self.expect(run, &format!("fd {}: {text}", fd(a)), sent, Awaited::Line { source: a })?;
+        self.expect(
+            run,
+            &format!("fd {}: {text}", fd(a)),
+            sent,
+            Awaited::Line { source: a },
+        )?;
         Ok(())
     }
 
@@ -483,7 +504,12 @@ impl Talk {
         self.texts.extend([one.clone(), two.clone()]);
         let sent = self.write(run, source, &format!("{one}\n{two}\n"))?;
         for text in [one, two] {
-            self.expect(run, &format!("fd {}: {text}", fd(source)), sent, Awaited::Line { source })?;
+            self.expect(
+                run,
+                &format!("fd {}: {text}", fd(source)),
+                sent,
+                Awaited::Line { source },
+            )?;
         }
         Ok(())
     }
@@ -493,7 +519,12 @@ impl Talk {
         self.set_mark();
         let sent = Instant::now();
         self.writers[source] = None;
-        self.expect(run, &format!("fd {}: eof", fd(source)), sent, Awaited::Eof { source })?;
+        self.expect(
+            run,
+            &format!("fd {}: eof", fd(source)),
+            sent,
+            Awaited::Eof { source },
+        )?;
         self.eofs.push(source);
         Ok(())
     }
@@ -506,7 +537,13 @@ impl Talk {
     }
 
     /// The next line must be `wanted`, within LATENCY of `since`.
-    fn expect(&mut self, run: &Run, wanted: &str, since: Instant, awaited: Awaited) -> Result<Instant, Failure> {
+    fn expect(
+        &mut self,
+        run: &Run,
+        wanted: &str,
+        since: Instant,
+        awaited: Awaited,
+    ) -> Result<Instant, Failure> {
         loop {
             let until = (since + LATENCY).min(run.deadline);
             match self.p.next_line(until) {
@@ -574,7 +611,11 @@ impl Talk {
             format!("nothing came in {} ms", ms(since.elapsed())),
         );
         let spinning = share > SPINNING_SHARE;
-        let usage = format!("the program used {} ms of CPU in those {} ms", ms(cpu), ms(wall));
+        let usage = format!(
+            "the program used {} ms of CPU in those {} ms",
+            ms(cpu),
+            ms(wall)
+        );
         let why = match awaited {
             Awaited::Eof { source } if spinning => format!(
                 "busy-waiting: the checker closed the write end of fd {fd}, and {usage} without reporting \
@@ -598,9 +639,16 @@ impl Talk {
             ),
             Awaited::Line { source } => {
                 let place = where_is(self.p.pid);
-                let asleep_in_wait = ["select()", "poll()", "epoll_wait()", "epoll_pwait()", "pselect6()", "ppoll()"]
-                    .iter()
-                    .any(|c| place.contains(c));
+                let asleep_in_wait = [
+                    "select()",
+                    "poll()",
+                    "epoll_wait()",
+                    "epoll_pwait()",
+                    "pselect6()",
+                    "ppoll()",
+                ]
+                .iter()
+                .any(|c| place.contains(c));
                 if asleep_in_wait {
                     let select_note = if self.backend == "select" {
                         " select overwrites its sets with the answer: build them again before every call"
@@ -639,7 +687,10 @@ impl Talk {
         let open = self.open_fds();
         let failure = Failure::wrong(
             wanted.to_string(),
-            format!("the program {exit} while fd {} still had writers", list(&open)),
+            format!(
+                "the program {exit} while fd {} still had writers",
+                list(&open)
+            ),
         );
         if self.eofs.is_empty() {
             failure
@@ -690,13 +741,22 @@ impl Talk {
     /// The program slept in the right call between messages.
     fn check_waits(&self) -> Outcome {
         let expected = family(self.backend);
-        let waits: Vec<&str> = self.seen.iter().copied().filter(|n| is_waiting_call(n)).collect();
+        let waits: Vec<&str> = self
+            .seen
+            .iter()
+            .copied()
+            .filter(|n| is_waiting_call(n))
+            .collect();
         if waits.is_empty() {
             // /proc did not say (no permission, or always caught running).
             return Ok(());
         }
         let right = waits.iter().any(|n| expected.contains(n));
-        let wrong: Vec<&str> = waits.iter().copied().filter(|n| !expected.contains(n)).collect();
+        let wrong: Vec<&str> = waits
+            .iter()
+            .copied()
+            .filter(|n| !expected.contains(n))
+            .collect();
         if right && wrong.is_empty() {
             return Ok(());
         }
@@ -718,7 +778,13 @@ impl Talk {
 fn unread(pipe: &File) -> Option<usize> {
     let mut n: libc::c_int = 0;
     // SAFETY: FIONREAD writes one int through the pointer.
-    let r = unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(pipe), libc::FIONREAD, &mut n) };
+    let r = unsafe {
+        libc::ioctl(
+            std::os::fd::AsRawFd::as_raw_fd(pipe),
+            libc::FIONREAD,
+            &mut n,
+        )
+    };
     (r == 0).then_some(n as usize)
 }
 

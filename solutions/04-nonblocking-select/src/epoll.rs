@@ -47,8 +47,9 @@ impl<'fd> Waiter<'fd> for EpollWaiter {
         loop {
             let ms = match time_left(deadline) {
                 None => EpollTimeout::NONE,
-                Some(left) => EpollTimeout::try_from(millis_rounded_up(left))
-                    .context("epoll timeout")?,
+                Some(left) => {
+                    EpollTimeout::try_from(millis_rounded_up(left)).context("epoll timeout")?
+                }
             };
             match self.epoll.wait(&mut self.events, ms) {
                 Ok(0) => return Ok(Woke::TimedOut),

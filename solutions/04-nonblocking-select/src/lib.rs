@@ -192,14 +192,20 @@ pub fn multiplex<'fd>(
             match read_some(fd, &mut buf)? {
                 Read::Data(n) => {
                     for text in lines[token].push(&buf[..n]) {
-                        report(Event::Line { source: token, text: &text })?;
+                        report(Event::Line {
+                            source: token,
+                            text: &text,
+                        })?;
                     }
                 }
                 // Ready, yet nothing there: someone else read it first.
                 Read::WouldBlock => {}
                 Read::Eof => {
                     if let Some(text) = lines[token].finish() {
-                        report(Event::Line { source: token, text: &text })?;
+                        report(Event::Line {
+                            source: token,
+                            text: &text,
+                        })?;
                     }
                     // Stop watching it, or every wait returns at once.
                     waiter.unwatch(token, fd)?;

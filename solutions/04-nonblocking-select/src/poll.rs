@@ -56,8 +56,9 @@ impl<'fd> Waiter<'fd> for PollWaiter<'fd> {
         loop {
             let ms = match time_left(deadline) {
                 None => PollTimeout::NONE,
-                Some(left) => PollTimeout::try_from(millis_rounded_up(left))
-                    .context("poll timeout")?,
+                Some(left) => {
+                    PollTimeout::try_from(millis_rounded_up(left)).context("poll timeout")?
+                }
             };
             match poll(&mut self.fds, ms) {
                 Ok(0) => return Ok(Woke::TimedOut),

@@ -57,8 +57,7 @@ impl<'fd> Waiter<'fd> for SelectWaiter<'fd> {
             for &(_, fd) in &self.watched {
                 readable.insert(fd);
             }
-            let mut tv =
-                time_left(deadline).map(|d| TimeVal::microseconds(d.as_micros() as i64));
+            let mut tv = time_left(deadline).map(|d| TimeVal::microseconds(d.as_micros() as i64));
             // nfds None: nix passes the highest descriptor in the set + 1.
             match select(None, &mut readable, None, None, tv.as_mut()) {
                 Ok(0) => return Ok(Woke::TimedOut),
