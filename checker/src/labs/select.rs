@@ -865,8 +865,11 @@ fn quiet_spells(run: &mut Run, backend: &'static str) -> Outcome {
     // Quiet: the checker writes nothing for a while.
     talk.skip_timeouts = false;
     let wanted = format!("timeout: nothing for {t} ms");
-    let first = quiet_line(run, &mut talk, &wanted, sent, period, period)?;
-    let _second = quiet_line(run, &mut talk, &wanted, first, period / 2, period)?;
+    // Lower bounds count from the write, which the program cannot have
+    // seen earlier; upper bounds from the previous line, as the checker saw
+    // it (late, if anything). A loaded machine only makes both looser.
+    let first = quiet_line(run, &mut talk, &wanted, sent, period, sent, period)?;
+    quiet_line(run, &mut talk, &wanted, sent, 2 * period, first, period)?;
 
     // It still reads afterwards.
     talk.skip_timeouts = true;
@@ -878,21 +881,22 @@ fn quiet_spells(run: &mut Run, backend: &'static str) -> Outcome {
     run.expect_success(&mut talk.p)
 }
 
-/// Expects `wanted` no sooner than `least` after `since`, and no later than
-/// `period` + LATENCY after it.
+/// Expects `wanted` no sooner than `least` after `sent` (the checker's last
+/// write), and no later than `period` + LATENCY after `since`.
 fn quiet_line(
     run: &Run,
     talk: &mut Talk,
     wanted: &str,
-    since: Instant,
+    sent: Instant,
     least: Duration,
+    since: Instant,
     period: Duration,
 ) -> Result<Instant, Failure> {
     let until = (since + period + LATENCY).min(run.deadline);
     let backend = talk.backend;
     match talk.p.next_line(until) {
         Ok(Some(line)) if line.text == wanted => {
-            let after = since.elapsed();
+            let after = sent.elapsed();
             // Measured when the checker saw it: never earlier than printed.
             if after + Duration::from_millis(2) < least {
                 return Err(Failure::wrong(
