@@ -369,7 +369,7 @@ struct Talk {
     writers: Vec<Option<File>>,
     /// The program's CPU time when the checker last wrote or closed.
     mark: (Instant, Duration),
-    /// Where the CPU share is measured from.
+    /// Where the CPU share is measured from (the first end of file).
     window: Option<(Instant, Duration)>,
     /// The calls the program was found sleeping in between messages.
     seen: Vec<&'static str>,
@@ -471,9 +471,6 @@ impl Talk {
             sent,
             Awaited::Line { source },
         )?;
-        if self.window.is_none() {
-            self.window = Some((Instant::now(), self.cpu()));
-        }
         Ok(sent)
     }
 
@@ -526,6 +523,12 @@ impl Talk {
             Awaited::Eof { source },
         )?;
         self.eofs.push(source);
+        // The CPU is measured from the first end of file on: a loop that
+        // spins spins by then, be it from the start or over a pipe that
+        // has ended and is still watched.
+        if self.window.is_none() {
+            self.window = Some((Instant::now(), self.cpu()));
+        }
         Ok(())
     }
 
@@ -709,7 +712,8 @@ impl Talk {
         ))
     }
 
-    /// The CPU the program used since the first line, against wall time.
+    /// The CPU the program used since the first end of file, against wall
+    /// time, over at least CPU_WINDOW.
     fn check_cpu(&mut self, run: &Run) -> Outcome {
         let Some((from, cpu_from)) = self.window else {
             return Ok(());
