@@ -61,6 +61,21 @@ pub fn cpu_time(pid: i32) -> Option<std::time::Duration> {
     ))
 }
 
+/// How long the main thread of `pid` has been on a CPU, and how long it has
+/// waited for one while runnable (`/proc/PID/schedstat`, in nanoseconds).
+/// A process that never sleeps spends nearly all its wall time in one or
+/// the other, however loaded the machine is.
+pub fn sched_times(pid: i32) -> Option<(std::time::Duration, std::time::Duration)> {
+    let text = fs::read_to_string(format!("/proc/{pid}/schedstat")).ok()?;
+    let mut words = text.split_whitespace();
+    let ran: u64 = words.next()?.parse().ok()?;
+    let queued: u64 = words.next()?.parse().ok()?;
+    Some((
+        std::time::Duration::from_nanos(ran),
+        std::time::Duration::from_nanos(queued),
+    ))
+}
+
 /// utime + stime, in clock ticks, from the text of `/proc/PID/stat`.
 fn cpu_ticks(text: &str) -> Option<u64> {
     // Fields after "(COMM)": state ppid pgrp session tty_nr tpgid flags
@@ -202,6 +217,9 @@ mod tests {
         let line = "42 (a b) S 1 42 42 0 -1 4194304 100 0 0 0 250 30 0 0 20 0 1 0";
         assert_eq!(cpu_ticks(line), Some(280));
         assert!(cpu_time(std::process::id() as i32).is_some());
+        if let Some((ran, _)) = sched_times(std::process::id() as i32) {
+            assert!(!ran.is_zero());
+        }
     }
 
     #[test]

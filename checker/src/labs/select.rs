@@ -150,6 +150,8 @@ const LATENCY: Duration = Duration::from_millis(500);
 const IDLE_SHARE: f64 = 0.05;
 /// The CPU share above which a program that misses a line is spinning.
 const SPINNING_SHARE: f64 = 0.25;
+/// The share of wall time spent running or runnable that means "never sleeps".
+const NEVER_SLEPT: f64 = 0.8;
 /// The shortest stretch over which the CPU share is measured.
 const CPU_WINDOW: Duration = Duration::from_millis(1000);
 /// `O_NONBLOCK` in the flags of `/proc/PID/fdinfo/FD`.
@@ -367,10 +369,10 @@ struct Talk {
     backend: &'static str,
     /// Write end of the pipe the program reads as fd 3 + i; `None` once closed.
     writers: Vec<Option<File>>,
-    /// The program's CPU time when the checker last wrote or closed.
-    mark: (Instant, Duration),
+    /// The program's CPU use when the checker last wrote or closed.
+    mark: Usage,
     /// Where the CPU share is measured from (the first end of file).
-    window: Option<(Instant, Duration)>,
+    window: Option<Usage>,
     /// The calls the program was found sleeping in between messages.
     seen: Vec<&'static str>,
     eofs: Vec<usize>,
@@ -411,7 +413,7 @@ impl Talk {
         // The program holds the read ends now; the checker only writes.
         drop(fds);
         drop(readers);
-        let mark = (Instant::now(), Duration::ZERO);
+        let mark = Usage::of(p.pid);
         Ok(Talk {
             p,
             backend,
@@ -426,13 +428,9 @@ impl Talk {
         })
     }
 
-    fn cpu(&self) -> Duration {
-        procfs::cpu_time(self.p.pid).unwrap_or_default()
-    }
-
-    /// Remembers the time and the program's CPU time.
+    /// Remembers the time and the program's CPU use.
     fn set_mark(&mut self) {
-        self.mark = (Instant::now(), self.cpu());
+        self.mark = Usage::of(self.p.pid);
     }
 
     /// A pause of the checker's choosing, then a look at where the
@@ -527,7 +525,7 @@ impl Talk {
         // spins spins by then, be it from the start or over a pipe that
         // has ended and is still watched.
         if self.window.is_none() {
-            self.window = Some((Instant::now(), self.cpu()));
+            self.window = Some(Usage::of(self.p.pid));
         }
         Ok(())
     }
@@ -605,15 +603,13 @@ impl Talk {
 
     /// `wanted` did not come within LATENCY.
     fn late(&self, wanted: &str, since: Instant, awaited: Awaited) -> Failure {
-        let (at, cpu_then) = self.mark;
-        let cpu = self.cpu().saturating_sub(cpu_then);
-        let wall = at.elapsed();
-        let share = cpu.as_secs_f64() / wall.as_secs_f64().max(1e-3);
+        let spent = Usage::of(self.p.pid).since(&self.mark);
+        let (cpu, wall) = (spent.cpu, spent.wall);
         let failure = Failure::wrong(
             format!("`{wanted}` within {} ms", ms(LATENCY)),
             format!("nothing came in {} ms", ms(since.elapsed())),
         );
-        let spinning = share > SPINNING_SHARE;
+        let spinning = spent.cpu_share() > SPINNING_SHARE || spent.never_slept();
         let usage = format!(
             "the program used {} ms of CPU in those {} ms",
             ms(cpu),
@@ -715,25 +711,37 @@ impl Talk {
     /// The CPU the program used since the first end of file, against wall
     /// time, over at least CPU_WINDOW.
     fn check_cpu(&mut self, run: &Run) -> Outcome {
-        let Some((from, cpu_from)) = self.window else {
+        let Some(from) = self.window else {
             return Ok(());
         };
-        let waited = from.elapsed();
+        let waited = from.at.elapsed();
         if waited < CPU_WINDOW {
             pause(run, ms(CPU_WINDOW - waited) as u64);
         }
-        let wall = from.elapsed();
-        let cpu = self.cpu().saturating_sub(cpu_from);
-        let share = cpu.as_secs_f64() / wall.as_secs_f64();
-        if share <= IDLE_SHARE {
+        let spent = Usage::of(self.p.pid).since(&from);
+        let share = spent.cpu_share();
+        if share <= IDLE_SHARE && !spent.never_slept() {
             return Ok(());
+        }
+        let (cpu, wall) = (spent.cpu, spent.wall);
+        let mut happened = format!(
+            "it used {} ms of CPU in {} ms ({:.0}%)",
+            ms(cpu),
+            ms(wall),
+            share * 100.0
+        );
+        if let Some(busy) = spent.busy {
+            happened.push_str(&format!(
+                ", and was running or waiting for a CPU {:.0}% of that time",
+                100.0 * busy.as_secs_f64() / wall.as_secs_f64()
+            ));
         }
         Err(Failure::wrong(
             format!(
                 "the program to use almost no CPU while it waits for the pipes (under {:.0}% of the wall time)",
                 IDLE_SHARE * 100.0
             ),
-            format!("it used {} ms of CPU in {} ms ({:.0}%)", ms(cpu), ms(wall), share * 100.0),
+            happened,
         )
         .because(
             "busy-waiting: the program never sleeps. It goes round a loop of non-blocking reads (or of waits \
@@ -790,6 +798,54 @@ fn unread(pipe: &File) -> Option<usize> {
         )
     };
     (r == 0).then_some(n as usize)
+}
+
+/// A program's CPU use at one moment, or over a stretch of time.
+#[derive(Clone, Copy)]
+struct Usage {
+    at: Instant,
+    wall: Duration,
+    /// utime + stime, from /proc/PID/stat.
+    cpu: Duration,
+    /// Time on a CPU plus time waiting for one, from /proc/PID/schedstat.
+    busy: Option<Duration>,
+}
+
+impl Usage {
+    fn of(pid: i32) -> Usage {
+        Usage {
+            at: Instant::now(),
+            wall: Duration::ZERO,
+            cpu: procfs::cpu_time(pid).unwrap_or_default(),
+            busy: procfs::sched_times(pid).map(|(ran, queued)| ran + queued),
+        }
+    }
+
+    fn since(&self, earlier: &Usage) -> Usage {
+        Usage {
+            at: self.at,
+            wall: self.at.duration_since(earlier.at),
+            cpu: self.cpu.saturating_sub(earlier.cpu),
+            busy: self
+                .busy
+                .zip(earlier.busy)
+                .map(|(b, e)| b.saturating_sub(e)),
+        }
+    }
+
+    fn cpu_share(&self) -> f64 {
+        self.cpu.as_secs_f64() / self.wall.as_secs_f64().max(1e-3)
+    }
+
+    /// Running or runnable nearly all the time: on a loaded machine a
+    /// spinning loop gets little CPU, but it never sleeps either.
+    fn never_slept(&self) -> bool {
+        self.busy.is_some_and(|b| {
+            self.wall >= Duration::from_millis(300)
+                && b.as_secs_f64() > NEVER_SLEPT * self.wall.as_secs_f64()
+                && self.cpu_share() > 0.005
+        })
+    }
 }
 
 fn list(fds: &[usize]) -> String {
