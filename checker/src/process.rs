@@ -3,6 +3,7 @@
 //! each line came, its stderr is kept for the report.
 
 use std::io::Read;
+use std::os::fd::RawFd;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{ChildStdin, Command, Stdio};
@@ -187,6 +188,9 @@ pub struct Spawn<'a> {
     pub limits: Limits,
     /// `cgroup.procs` of the scenario's pids cgroup, if there is one.
     pub cgroup: Option<&'a std::ffi::CString>,
+    /// Descriptors the program inherits as 3, 4, 5, ... in this order
+    /// (the checker keeps its own copies; they may be close-on-exec).
+    pub fds: &'a [RawFd],
 }
 
 impl Proc {
@@ -204,15 +208,35 @@ impl Proc {
         let limits = spec.limits;
         let nproc = nproc_ceiling(limits.processes);
         let cgroup = spec.cgroup.cloned();
+        let given: Vec<RawFd> = spec.fds.to_vec();
+        // Where each given descriptor waits, out of the way, before it is
+        // moved to its place: allocated here, since the child must not.
+        let mut parked: Vec<RawFd> = vec![-1; given.len()];
+        let first_free = 3 + given.len() as RawFd;
         // SAFETY: between fork and exec we only make async-signal-safe
-        // system calls (close_range, sigaction, setpgid, setrlimit, prctl)
-        // and allocate nothing.
+        // system calls (fcntl, dup2, close_range, sigaction, setpgid,
+        // setrlimit, prctl) and allocate nothing.
         unsafe {
             cmd.pre_exec(move || {
+                // The given descriptors become 3, 4, ...: first copy each
+                // above that range, so that no move overwrites another.
+                for (i, &fd) in given.iter().enumerate() {
+                    let copy = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, first_free);
+                    if copy < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    parked[i] = copy;
+                }
+                for (i, &copy) in parked.iter().enumerate() {
+                    // dup2 clears close-on-exec on the new descriptor.
+                    if libc::dup2(copy, 3 + i as RawFd) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
                 // Descriptors the checker inherited without close-on-exec
                 // (cargo's jobserver, say) are none of the program's business.
-                if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) != 0 {
-                    for fd in 3..1024 {
+                if libc::syscall(libc::SYS_close_range, first_free as u32, u32::MAX, 0u32) != 0 {
+                    for fd in first_free..1024 {
                         libc::close(fd);
                     }
                 }
@@ -289,23 +313,21 @@ impl Proc {
         (self.stdout.clone(), self.stderr.clone())
     }
 
+    /// Writes `bytes` to the program's stdin (a pipe the checker holds).
+    pub fn write_stdin(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        match &mut self.stdin {
+            Some(stdin) => stdin.write_all(bytes).and_then(|()| stdin.flush()),
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the checker has closed the program's stdin",
+            )),
+        }
+    }
+
     /// Closes the program's stdin: it reads end of file.
     pub fn close_stdin(&mut self) {
         self.stdin = None;
-    }
-
-    /// Writes `bytes` to the program's stdin and flushes them. Blocks while
-    /// the pipe is full, so keep it to small amounts (a line, a message);
-    /// use [`Proc::feed_stdin`] for bulk data. Fails once the program has
-    /// closed its stdin or exited (EPIPE), or if stdin was closed already.
-    pub fn write_stdin(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        use std::io::Write;
-        let stdin = self
-            .stdin
-            .as_mut()
-            .ok_or_else(|| std::io::Error::other("stdin was closed already"))?;
-        stdin.write_all(bytes)?;
-        stdin.flush()
     }
 
     /// Hands stdin to a thread of its own that writes all of `bytes` and
@@ -400,6 +422,7 @@ mod tests {
             env: &[],
             limits: Limits::default(),
             cgroup: None,
+            fds: &[],
         })
         .unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -49,6 +49,44 @@ fn parse_stat(text: &str) -> Option<Stat> {
     })
 }
 
+/// The CPU time `pid` has used so far, user and system, all its threads
+/// (fields utime and stime of `/proc/PID/stat`); `None` once it is gone.
+pub fn cpu_time(pid: i32) -> Option<std::time::Duration> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let ticks = cpu_ticks(&text)?;
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Some(std::time::Duration::from_micros(
+        ticks * 1_000_000 / per_second,
+    ))
+}
+
+/// How long the main thread of `pid` has been on a CPU, and how long it has
+/// waited for one while runnable (`/proc/PID/schedstat`, in nanoseconds).
+/// A process that never sleeps spends nearly all its wall time in one or
+/// the other, however loaded the machine is.
+pub fn sched_times(pid: i32) -> Option<(std::time::Duration, std::time::Duration)> {
+    let text = fs::read_to_string(format!("/proc/{pid}/schedstat")).ok()?;
+    let mut words = text.split_whitespace();
+    let ran: u64 = words.next()?.parse().ok()?;
+    let queued: u64 = words.next()?.parse().ok()?;
+    Some((
+        std::time::Duration::from_nanos(ran),
+        std::time::Duration::from_nanos(queued),
+    ))
+}
+
+/// utime + stime, in clock ticks, from the text of `/proc/PID/stat`.
+fn cpu_ticks(text: &str) -> Option<u64> {
+    // Fields after "(COMM)": state ppid pgrp session tty_nr tpgid flags
+    // minflt cminflt majflt cmajflt utime stime ...
+    let close = text.rfind(')')?;
+    let mut rest = text[close + 1..].split_whitespace().skip(11);
+    let utime: u64 = rest.next()?.parse().ok()?;
+    let stime: u64 = rest.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
 /// The direct children of `pid`, from every thread's `children` list.
 pub fn children(pid: i32) -> Vec<i32> {
     let mut found = Vec::new();
@@ -135,6 +173,14 @@ pub fn fd_access(pid: i32, fd: i32) -> Option<u32> {
     let info = fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
     let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?;
     u32::from_str_radix(flags.trim(), 8).ok().map(|f| f & 0o3)
+}
+
+/// All the status flags of a descriptor (`flags:` in `/proc/PID/fdinfo/FD`,
+/// e.g. `O_NONBLOCK` is 0o4000).
+pub fn fd_flags(pid: i32, fd: i32) -> Option<u32> {
+    let info = fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
+    let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?;
+    u32::from_str_radix(flags.trim(), 8).ok()
 }
 
 /// Every open descriptor of `pid`: (fd, target).
@@ -260,6 +306,16 @@ mod tests {
         assert_eq!(s.comm, "a (weird) name");
         assert_eq!(s.state, 'S');
         assert_eq!((s.ppid, s.pgid, s.sid), (7, 42, 7));
+    }
+
+    #[test]
+    fn reads_cpu_ticks() {
+        let line = "42 (a b) S 1 42 42 0 -1 4194304 100 0 0 0 250 30 0 0 20 0 1 0";
+        assert_eq!(cpu_ticks(line), Some(280));
+        assert!(cpu_time(std::process::id() as i32).is_some());
+        if let Some((ran, _)) = sched_times(std::process::id() as i32) {
+            assert!(!ran.is_zero());
+        }
     }
 
     #[test]

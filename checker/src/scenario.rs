@@ -4,6 +4,7 @@
 //! gets to work with.
 
 use std::collections::HashMap;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -186,6 +187,19 @@ impl<'a> Run<'a> {
     /// Starts one of the lab's programs with `args`, in the scenario's
     /// temporary directory, with `LAB_IPC_PREFIX` and `LAB_TMP` set.
     pub fn spawn(&mut self, bin: &str, args: &[String]) -> Result<Proc, Failure> {
+        self.spawn_with_fds(bin, args, &[])
+    }
+
+    /// Like [`Run::spawn`], and the program inherits `fds` as descriptors
+    /// 3, 4, 5, ... (the checker keeps its own copies: close them once the
+    /// program has started, unless the checker is meant to hold them too).
+    pub fn spawn_with_fds(
+        &mut self,
+        bin: &str,
+        args: &[String],
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<Proc, Failure> {
+        let raw: Vec<RawFd> = fds.iter().map(|fd| fd.as_raw_fd()).collect();
         let program = self
             .bins
             .get(bin)
@@ -202,6 +216,7 @@ impl<'a> Run<'a> {
             env: &env,
             limits: self.limits,
             cgroup: self.sandbox.cgroup.as_ref().map(|c| c.procs_path()),
+            fds: &raw,
         })
         .map_err(|e| Failure::internal(format!("starting {bin}: {e}")))?;
         let (stdout, stderr) = proc.captures();

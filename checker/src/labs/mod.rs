@@ -9,6 +9,7 @@ mod fifo;
 mod fork;
 mod locks;
 mod pipe;
+mod select;
 mod shared_memory;
 mod unix_sockets;
 
@@ -43,6 +44,7 @@ pub static ALL: &[&Lab] = &[
     &shared_memory::LAB,
     &locks::LAB,
     &unix_sockets::LAB,
+    &select::LAB,
 ];
 
 /// A lab name that matches no lab.
