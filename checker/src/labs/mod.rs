@@ -41,10 +41,10 @@ pub static ALL: &[&Lab] = &[
     &fork::LAB,
     &pipe::LAB,
     &fifo::LAB,
+    &select::LAB,
     &shared_memory::LAB,
     &locks::LAB,
     &unix_sockets::LAB,
-    &select::LAB,
 ];
 
 /// A lab name that matches no lab.
