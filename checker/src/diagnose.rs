@@ -113,6 +113,10 @@ fn first_arg_is_fd(name: &str) -> bool {
 fn role(s: &Stat, program: i32, checker: i32) -> String {
     if s.pid == program {
         format!("the program (pid {})", s.pid)
+    } else if s.ppid == checker && s.pgid == s.pid {
+        // Another program the scenario started: the checker gives each one
+        // a process group of its own (an orphan stays in its parent's).
+        format!("the program {} (pid {})", s.comm, s.pid)
     } else if s.ppid == program {
         format!("its child {}", s.pid)
     } else if s.ppid == checker {
@@ -207,6 +211,21 @@ pub fn where_blocked(s: &Stat, procs: &[Stat], program: i32, checker: i32) -> St
         if let Some(target) = procfs::fd_target(s.pid, fd) {
             let what = describe_target(&target);
             let mut sentence = format!("{who} is blocked in {name}() on fd {fd}, {what}");
+            if name == "flock" || name == "fcntl" {
+                let pids: Vec<i32> = procs.iter().map(|p| p.pid).collect();
+                if let Some(w) = lock_waits(&pids).into_iter().find(|w| w.waiter == s.pid) {
+                    let holder = procs
+                        .iter()
+                        .find(|p| p.pid == w.holder)
+                        .map(|p| role(p, program, checker))
+                        .unwrap_or_else(|| format!("process {}", w.holder));
+                    sentence.push_str(&format!(
+                        ", waiting for a lock on {} that {holder} holds",
+                        w.lock
+                    ));
+                    return sentence;
+                }
+            }
             if target.starts_with("pipe:") {
                 if name.starts_with("read") {
                     let writers = holders(&target, true, procs, checker);
@@ -254,10 +273,137 @@ fn join_names(names: &[String]) -> String {
 /// A report of every live process under the checker: one line each.
 pub fn hang_report(program: i32, checker: i32) -> Vec<String> {
     let procs = procfs::descendants(checker);
-    procs
+    let mut lines: Vec<String> = procs
         .iter()
         .map(|s| where_blocked(s, &procs, program, checker))
+        .collect();
+    // Processes waiting for each other's file locks: name the circle.
+    let pids: Vec<i32> = procs.iter().map(|p| p.pid).collect();
+    let label = |pid: i32| {
+        procs
+            .iter()
+            .find(|p| p.pid == pid)
+            .map(|p| role(p, program, checker))
+            .unwrap_or_else(|| format!("process {pid}"))
+    };
+    if let Some(circle) = lock_cycle(&pids, &label) {
+        lines.push(format!("a deadlock: {circle}"));
+    }
+    lines
+}
+
+/// A process waiting for a file lock (flock or fcntl), and who holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockWait {
+    pub waiter: i32,
+    pub holder: i32,
+    /// The lock waited for: `L2.lock`, or `records.db byte 1`.
+    pub lock: String,
+}
+
+/// Names the file of a lock from the descriptors of `pids` (the holder
+/// and the waiter have it open), with the bytes for a record lock.
+fn lock_names(
+    locks: &[procfs::FileLockEntry],
+    pids: &[i32],
+) -> impl Fn(&procfs::FileLockEntry) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let wanted: std::collections::HashSet<u64> = locks.iter().map(|l| l.inode).collect();
+    let mut files = std::collections::HashMap::new();
+    for &pid in pids {
+        for (fd, target) in procfs::fds(pid) {
+            if !target.starts_with('/') {
+                continue;
+            }
+            let Ok(meta) = std::fs::metadata(format!("/proc/{pid}/fd/{fd}")) else {
+                continue;
+            };
+            if wanted.contains(&meta.ino()) {
+                let name = std::path::Path::new(&target)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or(target);
+                files.insert(meta.ino(), name);
+            }
+        }
+    }
+    move |l: &procfs::FileLockEntry| {
+        let file = files
+            .get(&l.inode)
+            .cloned()
+            .unwrap_or_else(|| format!("the file with inode {}", l.inode));
+        match (l.start, l.end) {
+            (0, None) => file,
+            (a, Some(b)) if a == b => format!("{file} byte {a}"),
+            (a, Some(b)) => format!("{file} bytes {a}-{b}"),
+            (a, None) => format!("{file} from byte {a}"),
+        }
+    }
+}
+
+/// Who among `pids` waits for a file lock, for which, held by whom: from
+/// `/proc/locks`, where a waiter's line (`N: -> ...`) follows the line of
+/// the lock `N` it waits behind.
+pub fn lock_waits(pids: &[i32]) -> Vec<LockWait> {
+    let locks = procfs::file_locks();
+    let name = lock_names(&locks, pids);
+    locks
+        .iter()
+        .filter(|w| w.waiting && pids.contains(&w.pid))
+        .filter_map(|w| {
+            let held = locks.iter().find(|h| !h.waiting && h.id == w.id)?;
+            Some(LockWait {
+                waiter: w.pid,
+                holder: held.pid,
+                lock: name(held),
+            })
+        })
         .collect()
+}
+
+/// The file locks `pid` holds, named.
+pub fn locks_held(pid: i32, pids: &[i32]) -> Vec<String> {
+    let locks = procfs::file_locks();
+    let name = lock_names(&locks, pids);
+    locks
+        .iter()
+        .filter(|l| !l.waiting && l.pid == pid)
+        .map(name)
+        .collect()
+}
+
+/// A circle of processes among `pids`, each waiting for a file lock the
+/// next one holds: "process A holds L1.lock and waits for L2.lock; process
+/// B holds L2.lock and waits for L1.lock". `label` names a process.
+pub fn lock_cycle(pids: &[i32], label: &dyn Fn(i32) -> String) -> Option<String> {
+    let waits = lock_waits(pids);
+    let next = |pid: i32| waits.iter().find(|w| w.waiter == pid);
+    'starts: for start in &waits {
+        // Follow waiter -> holder until a process repeats.
+        let mut path = vec![start.waiter];
+        let mut at = start.holder;
+        while !path.contains(&at) {
+            path.push(at);
+            match next(at) {
+                Some(w) => at = w.holder,
+                // The holder is not waiting: no circle through here.
+                None => continue 'starts,
+            }
+        }
+        let circle = &path[path.iter().position(|&p| p == at)?..];
+        let sentences: Vec<String> = circle
+            .iter()
+            .enumerate()
+            .map(|(i, &pid)| {
+                let before = circle[(i + circle.len() - 1) % circle.len()];
+                let holds = next(before).map(|w| w.lock.clone()).unwrap_or_default();
+                let wants = next(pid).map(|w| w.lock.clone()).unwrap_or_default();
+                format!("{} holds {holds} and waits for {wants}", label(pid))
+            })
+            .collect();
+        return Some(sentences.join("; "));
+    }
+    None
 }
 
 #[cfg(test)]
