@@ -103,9 +103,9 @@ pub static LAB: Lab = Lab {
             says: "and waits for L",
         },
         Fixture {
-            name: "guard-dropped-at-once",
-            caught_by: "opposite-order",
-            says: "released",
+            name: "forks-dropped-before-eating",
+            caught_by: "dining-philosophers",
+            says: "dropped too early",
         },
         Fixture {
             name: "left-fork-first",
@@ -377,7 +377,7 @@ fn expect_holding(a: &Actor, needs: &[String], actors: &[Actor], doing: &str) ->
         ),
     )
     .because(format!(
-        "{} was released before the work: a guard dropped too early (`let _ = lock.lock()?` drops it at once), or a lock never taken",
+        "{} was not held while it {doing}: a guard dropped too early (`let _ = lock.lock()?` drops it at once), or a lock never taken",
         missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" and ")
     )))
 }
