@@ -711,7 +711,7 @@ fn kernel_detects_deadlock(run: &mut Run) -> Outcome {
                     failed.exit.map(|e| e.to_string()).unwrap_or_default()
                 ),
             )
-            .because("the kernel refused its lock with EDEADLK (\"Resource deadlock avoided\"): that is not an error to return but a signal to release the record it holds, back off, and try again"));
+            .because("the kernel refused its lock with EDEADLK (\"Resource deadlock would occur\"): that is not an error to return but a signal to release the record it holds, back off, and try again"));
         }
     }
     expect_done(&mut actors)?;

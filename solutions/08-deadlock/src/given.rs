@@ -120,6 +120,7 @@ pub struct Guard {
     _locked: Flock<File>,
     name: String,
 }
+// ANCHOR_END: file_lock
 
 impl FileLock {
     pub fn new(name: impl Into<String>, rank: u32) -> FileLock {
@@ -137,6 +138,7 @@ impl FileLock {
         self.rank
     }
 
+    // ANCHOR: flock
     /// Takes the lock, waiting as long as another process holds it.
     pub fn lock(&self) -> Result<Guard> {
         let mut file = self.open()?;
@@ -159,8 +161,10 @@ impl FileLock {
             Err((_, e)) => Err(e).with_context(|| format!("flock {} (non-blocking)", self.name)),
         }
     }
-    // ANCHOR_END: file_lock
+    // ANCHOR_END: flock
+}
 
+impl FileLock {
     /// Each acquisition opens the file anew: `flock` locks belong to an
     /// open file, so two opens in one process are two different owners.
     fn open(&self) -> Result<File> {
@@ -262,6 +266,7 @@ pub struct RecordLock {
 pub struct RecordGuard<'a> {
     lock: &'a RecordLock,
 }
+// ANCHOR_END: record_lock
 
 impl RecordLock {
     /// Opens `path` (creating it) to lock byte `record` of it.
@@ -288,6 +293,7 @@ impl RecordLock {
         self.record
     }
 
+    // ANCHOR: setlkw
     /// Takes the record, waiting while another process holds it. Fails
     /// with `EDEADLK` when the kernel sees that waiting would never end:
     /// the holder is itself waiting, directly or not, for a lock we hold.
@@ -307,6 +313,7 @@ impl RecordLock {
         gate(&format!("took {}", self.name));
         Ok(RecordGuard { lock: self })
     }
+    // ANCHOR_END: setlkw
 
     /// A `struct flock` for our byte: `kind` is F_WRLCK or F_UNLCK.
     fn range(&self, kind: libc::c_int) -> libc::flock {
@@ -319,7 +326,6 @@ impl RecordLock {
         range
     }
 }
-// ANCHOR_END: record_lock
 
 impl Drop for RecordGuard<'_> {
     fn drop(&mut self) {
