@@ -459,4 +459,59 @@ mod tests {
             "{sentence}"
         );
     }
+    #[test]
+    fn says_who_holds_the_lock_a_process_waits_for() {
+        use std::process::{Command, Stdio};
+        // util-linux's flock(1): one holds the lock while `cat` reads its
+        // stdin, the other waits for it.
+        let dir = std::env::temp_dir().join(format!("diagnose-flock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("L1.lock");
+        let Ok(mut holder) = Command::new("flock")
+            .arg(&file)
+            .arg("cat")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+        else {
+            return; // no flock(1) here
+        };
+        let me = std::process::id() as i32;
+        let held = |pid: i32| locks_held(pid, &[pid]).contains(&"L1.lock".to_string());
+        for _ in 0..500 {
+            if held(holder.id() as i32) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let mut waiter = Command::new("flock")
+            .arg(&file)
+            .arg("true")
+            .spawn()
+            .unwrap();
+        let pid = waiter.id() as i32;
+        let mut sentence = String::new();
+        for _ in 0..500 {
+            let procs = procfs::descendants(me);
+            if let Some(s) = procs.iter().find(|s| s.pid == pid) {
+                sentence = where_blocked(s, &procs, pid, me);
+                if sentence.contains("waiting for a lock") {
+                    break;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        drop(holder.stdin.take());
+        holder.wait().unwrap();
+        waiter.wait().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            sentence.contains("blocked in flock()")
+                && sentence.contains(&format!(
+                    "waiting for a lock on L1.lock that process {}",
+                    holder.id()
+                )),
+            "{sentence}"
+        );
+    }
 }
