@@ -661,7 +661,7 @@ fn kernel_detects_deadlock(run: &mut Run) -> Outcome {
         format!("records.db byte {a}"),
         format!("records.db byte {b}"),
     ];
-    let result = drive(run, &mut actors, Release::WhenStill, |i, event, all| {
+    drive(run, &mut actors, Release::WhenStill, |i, event, all| {
         match event {
             "works" => {
                 // The kernel merges neighbouring records of one owner into
@@ -695,13 +695,10 @@ fn kernel_detects_deadlock(run: &mut Run) -> Outcome {
             _ => {}
         }
         Ok(())
-    });
+    })?;
     let detected = actors
         .iter()
         .any(|x| x.events.iter().any(|e| e.starts_with("deadlock-detected")));
-    if let Err(f) = result {
-        return Err(f);
-    }
     if let Some(failed) = actors.iter().find(|x| x.exit != Some(Exit::Code(0))) {
         if detected {
             return Err(Failure::wrong(
