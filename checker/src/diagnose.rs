@@ -514,4 +514,59 @@ mod tests {
             "{sentence}"
         );
     }
+    #[test]
+    fn names_the_circle_of_a_lock_deadlock() {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        // Two Python processes take two flock locks in opposite orders,
+        // each taking its second only once both hold their first.
+        let dir = std::env::temp_dir().join(format!("diagnose-circle-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = "import fcntl, sys\n\
+            a = open(sys.argv[1] + '.lock', 'w'); fcntl.flock(a, fcntl.LOCK_EX)\n\
+            print('took', flush=True); sys.stdin.readline()\n\
+            b = open(sys.argv[2] + '.lock', 'w'); fcntl.flock(b, fcntl.LOCK_EX)\n";
+        let start = |first: &str, second: &str| {
+            Command::new("python3")
+                .args(["-c", script, first, second])
+                .current_dir(&dir)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+        };
+        let (Ok(mut a), Ok(mut b)) = (start("L1", "L2"), start("L2", "L1")) else {
+            return; // no python3 here
+        };
+        for p in [&mut a, &mut b] {
+            let mut line = String::new();
+            std::io::BufRead::read_line(
+                &mut std::io::BufReader::new(p.stdout.as_mut().unwrap()),
+                &mut line,
+            )
+            .unwrap();
+        }
+        for p in [&mut a, &mut b] {
+            p.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+        }
+        let pids = [a.id() as i32, b.id() as i32];
+        let label = |pid: i32| format!("P{pid}");
+        let mut circle = None;
+        for _ in 0..500 {
+            circle = lock_cycle(&pids, &label);
+            if circle.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        a.kill().unwrap();
+        b.kill().unwrap();
+        a.wait().unwrap();
+        b.wait().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let circle = circle.expect("a circle");
+        let (pa, pb) = (pids[0], pids[1]);
+        let one = format!("P{pa} holds L1.lock and waits for L2.lock");
+        let other = format!("P{pb} holds L2.lock and waits for L1.lock");
+        assert!(circle.contains(&one) && circle.contains(&other), "{circle}");
+    }
 }

@@ -229,7 +229,12 @@ impl<'a> Run<'a> {
     /// A time-out failure, with where every process is blocked right now:
     /// taken before anything is dropped, while the processes still hang.
     pub fn timed_out(&self, waiting_for: &str) -> Failure {
-        let program = self.spawned.first().map(|s| s.pid).unwrap_or(0);
+        // With several programs, none is "the" program: each is named by
+        // its command instead.
+        let program = match self.spawned.as_slice() {
+            [only] => only.pid,
+            _ => 0,
+        };
         let mut failure = Failure::timed_out(waiting_for, self.limit);
         failure.details = diagnose::hang_report(program, crate::sandbox::checker_pid())
             .into_iter()

@@ -27,7 +27,7 @@ use crate::scenario::{Failure, Fixture, Outcome, Run, Scenario};
 pub static LAB: Lab = Lab {
     number: 8,
     slug: "deadlock",
-    title: "Deadlock: lock ordering, philosophers, back-off",
+    title: "Deadlock: lock ordering and back-off",
     scenarios: &[
         Scenario {
             name: "opposite-order",
@@ -236,6 +236,7 @@ fn drive(
     run: &Run,
     actors: &mut [Actor],
     release: Release,
+    why_deadlock: &str,
     mut on_gate: impl FnMut(usize, &str, &[Actor]) -> Outcome,
 ) -> Outcome {
     let mut at_once = false;
@@ -279,7 +280,7 @@ fn drive(
                 // circle does) before calling it a deadlock.
                 let since = *stuck_since.get_or_insert_with(Instant::now);
                 if since.elapsed() > Duration::from_millis(60) {
-                    return Err(deadlocked(actors, &live));
+                    return Err(deadlocked(actors, &live).because(why_deadlock));
                 }
             }
         } else {
@@ -325,8 +326,10 @@ fn deadlocked(actors: &[Actor], live: &[i32]) -> Failure {
         "every process to get its locks and finish",
         format!("a deadlock: {circle}"),
     )
-    .because("each process holds a lock the next one in the circle waits for, so none of them can ever go on. Take the locks in one global order (lowest rank first), whatever order they are named in")
 }
+
+/// Why processes deadlock when they do not all take their locks in one order.
+const UNORDERED: &str = "each process holds a lock the next one in the circle waits for, so none of them can ever go on. Take the locks in one global order (lowest rank first), whatever order they are named in";
 
 /// Fails unless every actor reported `done` and exited with status 0.
 fn expect_done(actors: &mut [Actor]) -> Outcome {
@@ -398,12 +401,18 @@ fn opposite_order(run: &mut Run) -> Outcome {
         Actor::start(run, "pair", &[gate.clone(), a.to_string(), b.to_string()])?,
         Actor::start(run, "pair", &[gate, b.to_string(), a.to_string()])?,
     ];
-    drive(run, &mut actors, Release::WhenStill, |i, event, all| {
-        if event == "works" {
-            expect_holding(&all[i], &locks, all, "works")?;
-        }
-        Ok(())
-    })?;
+    drive(
+        run,
+        &mut actors,
+        Release::WhenStill,
+        UNORDERED,
+        |i, event, all| {
+            if event == "works" {
+                expect_holding(&all[i], &locks, all, "works")?;
+            }
+            Ok(())
+        },
+    )?;
     expect_done(&mut actors)
 }
 
@@ -447,32 +456,40 @@ fn dinner(run: &mut Run, meals: u32, pace: Option<u64>) -> Outcome {
     let n = actors.len();
     // Meals seen per seat, in order.
     let mut eaten: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
-    drive(run, &mut actors, Release::WhenStill, |i, event, all| {
-        let Some(meal) = event.strip_prefix("eats meal=") else {
-            return Ok(());
-        };
-        let meal: u32 = meal.parse().unwrap_or(0);
-        eaten.entry(i).or_default().push(meal);
-        if pace.is_some() {
-            return Ok(());
-        }
-        // Gated: the philosopher stays at this gate, so it still eats.
-        expect_holding(&all[i], &forks(i), all, "eats")?;
-        for other in [(i + 1) % n, (i + n - 1) % n] {
-            if all[other]
-                .gate
-                .as_deref()
-                .is_some_and(|g| g.starts_with("eats"))
-            {
-                return Err(Failure::wrong(
-                    "no two neighbours eating at the same time",
-                    format!("{} and {} eat at once", all[i].label, all[other].label),
-                )
-                .because("neighbours share a fork: each must hold both its forks while it eats"));
+    drive(
+        run,
+        &mut actors,
+        Release::WhenStill,
+        UNORDERED,
+        |i, event, all| {
+            let Some(meal) = event.strip_prefix("eats meal=") else {
+                return Ok(());
+            };
+            let meal: u32 = meal.parse().unwrap_or(0);
+            eaten.entry(i).or_default().push(meal);
+            if pace.is_some() {
+                return Ok(());
             }
-        }
-        Ok(())
-    })
+            // Gated: the philosopher stays at this gate, so it still eats.
+            expect_holding(&all[i], &forks(i), all, "eats")?;
+            for other in [(i + 1) % n, (i + n - 1) % n] {
+                if all[other]
+                    .gate
+                    .as_deref()
+                    .is_some_and(|g| g.starts_with("eats"))
+                {
+                    return Err(Failure::wrong(
+                        "no two neighbours eating at the same time",
+                        format!("{} and {} eat at once", all[i].label, all[other].label),
+                    )
+                    .because(
+                        "neighbours share a fork: each must hold both its forks while it eats",
+                    ));
+                }
+            }
+            Ok(())
+        },
+    )
     .map_err(|f| {
         if pace.is_some() {
             let mut f = f;
@@ -498,6 +515,9 @@ fn dinner(run: &mut Run, meals: u32, pace: Option<u64>) -> Outcome {
     expect_done(&mut actors)
 }
 
+/// Why processes that should back off deadlock anyway.
+const WAITS_HOLDING: &str = "a process waited for its second lock while holding the first, so the two closed a circle. Only try the second lock (try_lock_for), and release the first when that fails";
+
 fn back_off(run: &mut Run) -> Outcome {
     let (a, b) = two_ranks(run);
     let patience: u64 = run.rng.random_range(40..=80);
@@ -521,6 +541,7 @@ fn back_off(run: &mut Run) -> Outcome {
         run,
         &mut actors,
         Release::FirstThenAtOnce,
+        WAITS_HOLDING,
         |i, event, all| {
             match event {
                 "works" => expect_holding(&all[i], &locks, all, "works")?,
@@ -661,41 +682,47 @@ fn kernel_detects_deadlock(run: &mut Run) -> Outcome {
         format!("records.db byte {a}"),
         format!("records.db byte {b}"),
     ];
-    drive(run, &mut actors, Release::WhenStill, |i, event, all| {
-        match event {
-            "works" => {
-                // The kernel merges neighbouring records of one owner into
-                // one range: look for each byte, not for each name.
-                let pid = all[i].p.pid;
-                let locks = procfs::file_locks();
-                let covered = |byte: u32| {
-                    let byte = u64::from(byte);
-                    locks.iter().any(|l| {
-                        !l.waiting
-                            && l.pid == pid
-                            && l.kind == "POSIX"
-                            && l.start <= byte
-                            && l.end.is_none_or(|e| byte <= e)
-                    })
-                };
-                if !(covered(a) && covered(b)) {
-                    expect_holding(&all[i], &bytes, all, "works")?;
+    drive(
+        run,
+        &mut actors,
+        Release::WhenStill,
+        UNORDERED,
+        |i, event, all| {
+            match event {
+                "works" => {
+                    // The kernel merges neighbouring records of one owner into
+                    // one range: look for each byte, not for each name.
+                    let pid = all[i].p.pid;
+                    let locks = procfs::file_locks();
+                    let covered = |byte: u32| {
+                        let byte = u64::from(byte);
+                        locks.iter().any(|l| {
+                            !l.waiting
+                                && l.pid == pid
+                                && l.kind == "POSIX"
+                                && l.start <= byte
+                                && l.end.is_none_or(|e| byte <= e)
+                        })
+                    };
+                    if !(covered(a) && covered(b)) {
+                        expect_holding(&all[i], &bytes, all, "works")?;
+                    }
                 }
-            }
-            "backs off" => {
-                let holds = held(all[i].p.pid, all);
-                if !holds.is_empty() {
-                    return Err(Failure::wrong(
+                "backs off" => {
+                    let holds = held(all[i].p.pid, all);
+                    if !holds.is_empty() {
+                        return Err(Failure::wrong(
                         format!("{} to hold no record while it backs off", all[i].label),
                         format!("it backs off and still holds {}", holds.join(" and ")),
                     )
                     .because("after EDEADLK, release the record you hold before backing off: the other process waits for it"));
+                    }
                 }
+                _ => {}
             }
-            _ => {}
-        }
-        Ok(())
-    })?;
+            Ok(())
+        },
+    )?;
     let detected = actors
         .iter()
         .any(|x| x.events.iter().any(|e| e.starts_with("deadlock-detected")));
