@@ -592,6 +592,8 @@ fn lock_timeout(run: &mut Run) -> Outcome {
     // 1. The checker keeps the lock: the program must give up, in time.
     let patience: u64 = run.rng.random_range(200..=400);
     let held = take()?;
+    // Before the spawn: the program cannot start its wait any earlier.
+    let spawned_at = Instant::now();
     let mut p = run.spawn("waitlock", &[name.into(), patience.to_string()])?;
     let until = (Instant::now() + Duration::from_millis(patience + 4000)).min(run.deadline);
     let line = match p.next_line(until) {
@@ -624,7 +626,7 @@ fn lock_timeout(run: &mut Run) -> Outcome {
             format!("`{line}`"),
         ));
     }
-    let real = p.started.elapsed().as_millis() as u64;
+    let real = spawned_at.elapsed().as_millis() as u64;
     if waited.is_some_and(|w| w < patience) || real < patience {
         return Err(Failure::wrong(
             format!("waitlock to try for {patience} ms before it gives up"),
