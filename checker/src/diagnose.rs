@@ -260,6 +260,21 @@ pub fn where_blocked_among(s: &Stat, procs: &[Stat], programs: Programs, checker
                 None => describe_target(&target).to_string(),
             };
             let mut sentence = format!("{who} is blocked in {name}() on fd {fd}, {what}");
+            if name == "flock" || name == "fcntl" {
+                let pids: Vec<i32> = procs.iter().map(|p| p.pid).collect();
+                if let Some(w) = lock_waits(&pids).into_iter().find(|w| w.waiter == s.pid) {
+                    let holder = procs
+                        .iter()
+                        .find(|p| p.pid == w.holder)
+                        .map(|p| role_among(p, programs, checker))
+                        .unwrap_or_else(|| format!("process {}", w.holder));
+                    sentence.push_str(&format!(
+                        ", waiting for a lock on {} that {holder} holds",
+                        w.lock
+                    ));
+                    return sentence;
+                }
+            }
             if target.starts_with("pipe:") || fifo.is_some() {
                 if name.starts_with("read") {
                     let writers: Vec<String> = holders(&target, true, procs, checker)
@@ -315,20 +330,143 @@ fn join_names(names: &[String]) -> String {
 
 /// A report of every live process under the checker: one line each.
 pub fn hang_report(program: i32, checker: i32) -> Vec<String> {
-    let procs = procfs::descendants(checker);
-    procs
+    hang_report_among(&[(program, "the program")], checker)
+}
+
+/// A process waiting for a file lock (flock or fcntl), and who holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockWait {
+    pub waiter: i32,
+    pub holder: i32,
+    /// The lock waited for: `L2.lock`, or `records.db byte 1`.
+    pub lock: String,
+}
+
+/// Names the file of a lock from the descriptors of `pids` (the holder
+/// and the waiter have it open), with the bytes for a record lock.
+fn lock_names(
+    locks: &[procfs::FileLockEntry],
+    pids: &[i32],
+) -> impl Fn(&procfs::FileLockEntry) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let wanted: std::collections::HashSet<u64> = locks.iter().map(|l| l.inode).collect();
+    let mut files = std::collections::HashMap::new();
+    for &pid in pids {
+        for (fd, target) in procfs::fds(pid) {
+            if !target.starts_with('/') {
+                continue;
+            }
+            let Ok(meta) = std::fs::metadata(format!("/proc/{pid}/fd/{fd}")) else {
+                continue;
+            };
+            if wanted.contains(&meta.ino()) {
+                let name = std::path::Path::new(&target)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or(target);
+                files.insert(meta.ino(), name);
+            }
+        }
+    }
+    move |l: &procfs::FileLockEntry| {
+        let file = files
+            .get(&l.inode)
+            .cloned()
+            .unwrap_or_else(|| format!("the file with inode {}", l.inode));
+        match (l.start, l.end) {
+            (0, None) => file,
+            (a, Some(b)) if a == b => format!("{file} byte {a}"),
+            (a, Some(b)) => format!("{file} bytes {a}-{b}"),
+            (a, None) => format!("{file} from byte {a}"),
+        }
+    }
+}
+
+/// Who among `pids` waits for a file lock, for which, held by whom: from
+/// `/proc/locks`, where a waiter's line (`N: -> ...`) follows the line of
+/// the lock `N` it waits behind.
+pub fn lock_waits(pids: &[i32]) -> Vec<LockWait> {
+    let locks = procfs::file_locks();
+    let name = lock_names(&locks, pids);
+    locks
         .iter()
-        .map(|s| where_blocked(s, &procs, program, checker))
+        .filter(|w| w.waiting && pids.contains(&w.pid))
+        .filter_map(|w| {
+            let held = locks.iter().find(|h| !h.waiting && h.id == w.id)?;
+            Some(LockWait {
+                waiter: w.pid,
+                holder: held.pid,
+                lock: name(held),
+            })
+        })
         .collect()
 }
 
 /// Like [`hang_report`], naming each of the programs a scenario started.
 pub fn hang_report_among(programs: Programs, checker: i32) -> Vec<String> {
     let procs = procfs::descendants(checker);
-    procs
+    let mut lines: Vec<String> = procs
         .iter()
         .map(|s| where_blocked_among(s, &procs, programs, checker))
+        .collect();
+    // Processes waiting for each other's file locks: name the circle.
+    let pids: Vec<i32> = procs.iter().map(|p| p.pid).collect();
+    let label = |pid: i32| {
+        procs
+            .iter()
+            .find(|p| p.pid == pid)
+            .map(|p| role_among(p, programs, checker))
+            .unwrap_or_else(|| format!("process {pid}"))
+    };
+    if let Some(circle) = lock_cycle(&pids, &label) {
+        lines.push(format!("a deadlock: {circle}"));
+    }
+    lines
+}
+
+/// The file locks `pid` holds, named.
+pub fn locks_held(pid: i32, pids: &[i32]) -> Vec<String> {
+    let locks = procfs::file_locks();
+    let name = lock_names(&locks, pids);
+    locks
+        .iter()
+        .filter(|l| !l.waiting && l.pid == pid)
+        .map(name)
         .collect()
+}
+
+/// A circle of processes among `pids`, each waiting for a file lock the
+/// next one holds: "process A holds L1.lock and waits for L2.lock; process
+/// B holds L2.lock and waits for L1.lock". `label` names a process.
+pub fn lock_cycle(pids: &[i32], label: &dyn Fn(i32) -> String) -> Option<String> {
+    let waits = lock_waits(pids);
+    let next = |pid: i32| waits.iter().find(|w| w.waiter == pid);
+    'starts: for start in &waits {
+        // Follow waiter -> holder until a process repeats.
+        let mut path = vec![start.waiter];
+        let mut at = start.holder;
+        while !path.contains(&at) {
+            path.push(at);
+            match next(at) {
+                Some(w) => at = w.holder,
+                // The holder is not waiting: no circle through here.
+                None => continue 'starts,
+            }
+        }
+        let circle = &path[path.iter().position(|&p| p == at)?..];
+        let sentences: Vec<String> = circle
+            .iter()
+            .enumerate()
+            .map(|(i, &pid)| {
+                let before = circle[(i + circle.len() - 1) % circle.len()];
+                let holds = next(before).map(|w| w.lock.clone()).unwrap_or_default();
+                let wants = next(pid).map(|w| w.lock.clone()).unwrap_or_default();
+                format!("{} holds {holds} and waits for {wants}", label(pid))
+            })
+            .collect();
+        return Some(sentences.join("; "));
+    }
+    None
 }
 
 #[cfg(test)]
@@ -427,5 +565,115 @@ mod tests {
             sentence.contains("write end is still open in the checker"),
             "{sentence}"
         );
+    }
+    #[test]
+    fn says_who_holds_the_lock_a_process_waits_for() {
+        use std::process::{Command, Stdio};
+        // util-linux's flock(1): one holds the lock while `cat` reads its
+        // stdin, the other waits for it.
+        let dir = std::env::temp_dir().join(format!("diagnose-flock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("L1.lock");
+        let Ok(mut holder) = Command::new("flock")
+            .arg(&file)
+            .arg("cat")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+        else {
+            return; // no flock(1) here
+        };
+        let me = std::process::id() as i32;
+        let held = |pid: i32| locks_held(pid, &[pid]).contains(&"L1.lock".to_string());
+        for _ in 0..500 {
+            if held(holder.id() as i32) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let mut waiter = Command::new("flock")
+            .arg(&file)
+            .arg("true")
+            .spawn()
+            .unwrap();
+        let pid = waiter.id() as i32;
+        let mut sentence = String::new();
+        for _ in 0..500 {
+            let procs = procfs::descendants(me);
+            if let Some(s) = procs.iter().find(|s| s.pid == pid) {
+                sentence = where_blocked(s, &procs, pid, me);
+                if sentence.contains("waiting for a lock") {
+                    break;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        drop(holder.stdin.take());
+        holder.wait().unwrap();
+        waiter.wait().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            sentence.contains("blocked in flock()")
+                && sentence.contains(&format!(
+                    "waiting for a lock on L1.lock that process {}",
+                    holder.id()
+                )),
+            "{sentence}"
+        );
+    }
+    #[test]
+    fn names_the_circle_of_a_lock_deadlock() {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        // Two Python processes take two flock locks in opposite orders,
+        // each taking its second only once both hold their first.
+        let dir = std::env::temp_dir().join(format!("diagnose-circle-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = "import fcntl, sys\n\
+            a = open(sys.argv[1] + '.lock', 'w'); fcntl.flock(a, fcntl.LOCK_EX)\n\
+            print('took', flush=True); sys.stdin.readline()\n\
+            b = open(sys.argv[2] + '.lock', 'w'); fcntl.flock(b, fcntl.LOCK_EX)\n";
+        let start = |first: &str, second: &str| {
+            Command::new("python3")
+                .args(["-c", script, first, second])
+                .current_dir(&dir)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+        };
+        let (Ok(mut a), Ok(mut b)) = (start("L1", "L2"), start("L2", "L1")) else {
+            return; // no python3 here
+        };
+        for p in [&mut a, &mut b] {
+            let mut line = String::new();
+            std::io::BufRead::read_line(
+                &mut std::io::BufReader::new(p.stdout.as_mut().unwrap()),
+                &mut line,
+            )
+            .unwrap();
+        }
+        for p in [&mut a, &mut b] {
+            p.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+        }
+        let pids = [a.id() as i32, b.id() as i32];
+        let label = |pid: i32| format!("P{pid}");
+        let mut circle = None;
+        for _ in 0..500 {
+            circle = lock_cycle(&pids, &label);
+            if circle.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        a.kill().unwrap();
+        b.kill().unwrap();
+        a.wait().unwrap();
+        b.wait().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let circle = circle.expect("a circle");
+        let (pa, pb) = (pids[0], pids[1]);
+        let one = format!("P{pa} holds L1.lock and waits for L2.lock");
+        let other = format!("P{pb} holds L2.lock and waits for L1.lock");
+        assert!(circle.contains(&one) && circle.contains(&other), "{circle}");
     }
 }

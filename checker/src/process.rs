@@ -325,6 +325,19 @@ impl Proc {
         }
     }
 
+    /// Writes `text` to the program's stdin (a gate's "go"). Fails once
+    /// the program has closed it or exited.
+    pub fn send(&mut self, text: &str) -> std::io::Result<()> {
+        use std::io::Write;
+        match &mut self.stdin {
+            Some(stdin) => {
+                stdin.write_all(text.as_bytes())?;
+                stdin.flush()
+            }
+            None => Err(std::io::ErrorKind::BrokenPipe.into()),
+        }
+    }
+
     /// Closes the program's stdin: it reads end of file.
     pub fn close_stdin(&mut self) {
         self.stdin = None;

@@ -272,6 +272,59 @@ pub fn same_open_file(pid_a: i32, fd_a: i32, pid_b: i32, fd_b: i32) -> Option<bo
     (r >= 0).then_some(r == 0)
 }
 
+/// One line of `/proc/locks`: a file lock held, or a process waiting for one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileLockEntry {
+    /// The kernel's number for the lock; a waiter has the number of the
+    /// lock it waits behind.
+    pub id: u32,
+    /// `FLOCK` (flock), `POSIX` (fcntl record lock), `OFDLCK`, ...
+    pub kind: String,
+    pub write: bool,
+    /// The owner (for a waiter, the process that waits). -1 for OFD locks.
+    pub pid: i32,
+    pub inode: u64,
+    /// First and last byte locked; `None` for "to the end of the file".
+    pub start: u64,
+    pub end: Option<u64>,
+    /// A `->` line: `pid` waits for lock `id`, held by someone else.
+    pub waiting: bool,
+}
+
+/// Every file lock in the system, from `/proc/locks`.
+pub fn file_locks() -> Vec<FileLockEntry> {
+    fs::read_to_string("/proc/locks")
+        .map(|text| text.lines().filter_map(parse_lock_line).collect())
+        .unwrap_or_default()
+}
+
+fn parse_lock_line(line: &str) -> Option<FileLockEntry> {
+    // "2: -> FLOCK  ADVISORY  WRITE 12265 fe:00:10069403 0 EOF"
+    let mut words = line.split_whitespace();
+    let id = words.next()?.trim_end_matches(':').parse().ok()?;
+    let mut kind = words.next()?;
+    let waiting = kind == "->";
+    if waiting {
+        kind = words.next()?;
+    }
+    let _mandatory = words.next()?;
+    let write = words.next()? == "WRITE";
+    let pid = words.next()?.parse().ok()?;
+    let inode = words.next()?.rsplit(':').next()?.parse().ok()?;
+    let start = words.next()?.parse().ok()?;
+    let end = words.next().and_then(|w| w.parse().ok());
+    Some(FileLockEntry {
+        id,
+        kind: kind.to_string(),
+        write,
+        pid,
+        inode,
+        start,
+        end,
+        waiting,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,5 +387,20 @@ mod tests {
         assert_eq!(s.ppid, me);
         child.kill().unwrap();
         child.wait().unwrap();
+    }
+    #[test]
+    fn parses_proc_locks_lines() {
+        let held = parse_lock_line("2: FLOCK  ADVISORY  WRITE 12263 fe:00:10069403 0 EOF").unwrap();
+        assert_eq!(
+            (held.id, held.pid, held.inode, held.end),
+            (2, 12263, 10069403, None)
+        );
+        assert!(!held.waiting && held.write && held.kind == "FLOCK");
+        let waits = parse_lock_line("2: -> POSIX  ADVISORY  WRITE 12265 00:2e:77 1 1").unwrap();
+        assert!(waits.waiting);
+        assert_eq!(
+            (waits.kind.as_str(), waits.start, waits.end),
+            ("POSIX", 1, Some(1))
+        );
     }
 }

@@ -5,6 +5,7 @@ use std::fmt;
 
 use crate::scenario::{Fixture, Scenario};
 
+mod deadlock;
 mod fifo;
 mod fork;
 mod locks;
@@ -44,6 +45,7 @@ pub static ALL: &[&Lab] = &[
     &select::LAB,
     &shared_memory::LAB,
     &locks::LAB,
+    &deadlock::LAB,
     &unix_sockets::LAB,
 ];
 
