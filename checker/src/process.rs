@@ -138,6 +138,21 @@ impl Capture {
         out
     }
 
+    /// Waits until the stream is closed by every process holding it, or
+    /// `deadline` passes; says whether it was closed.
+    pub fn wait_closed(&self, deadline: Instant) -> bool {
+        let (lock, cvar) = &*self.0;
+        let mut s = lock.lock().unwrap();
+        while !s.eof {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            s = cvar.wait_timeout(s, deadline - now).unwrap().0;
+        }
+        true
+    }
+
     /// More than the limit arrived; the rest was refused.
     pub fn overflowed(&self) -> bool {
         self.0.0.lock().unwrap().overflow

@@ -76,6 +76,12 @@ fn run_in(sandbox: Sandbox, scenario: &'static Scenario, bins: &Bins) -> Option<
     drop(run);
 
     let mut failure = outcome.err()?;
+    // Every process is gone now: let the readers take in the last of their
+    // stderr (a panic message may still be on its way) before explaining.
+    let until = Instant::now() + Duration::from_secs(2);
+    for s in &spawned {
+        s.stderr.wait_closed(until);
+    }
     explain(&mut failure, &spawned, runaway);
     Some(failure)
 }
