@@ -314,14 +314,14 @@ fn workers_at_gate(run: &Run, server: &mut Proc, n: usize) -> Result<Vec<i32>, F
 /// Why the server ended when it did, in words, from its exit and stderr.
 fn why_it_ended(run: &Run, server: &Proc, exit: Exit, signal: Signal) -> String {
     let stderr = stderr_of(run, server.pid);
+    if stderr.contains("EINTR") || stderr.contains("nterrupted system call") {
+        return "a system call interrupted by a signal (EINTR) was treated as an error. poll returns EINTR whenever a handler has run, even with SA_RESTART: that is no error, call it again".to_string();
+    }
     match exit {
         Exit::Signal(s) if s == signal => format!(
             "nothing handled {0}, so its default action killed the server on the spot: no destructor ran. Install a handler for {0} (Signals::self_pipe), or block it and read it from a signalfd",
             signal.as_str()
         ),
-        Exit::Code(_) if stderr.contains("EINTR") || stderr.contains("nterrupted") => {
-            "a system call interrupted by the signal (EINTR) was treated as an error. poll returns EINTR whenever a handler has run, even with SA_RESTART: that is no error, call it again".to_string()
-        }
         _ => "see its error above".to_string(),
     }
 }
