@@ -150,43 +150,55 @@ impl Signals {
     /// delivery. Several deliveries of the same signal may have merged
     /// into one: signals do not queue.
     pub fn take(&mut self) -> Result<Vec<Signal>> {
-        let mut got = Vec::new();
         match &self.source {
-            Source::SelfPipe { read, .. } => {
-                // Empty the pipe first, then read the counters: a signal
-                // that comes in between leaves a byte for the next round,
-                // so no wake-up is ever lost.
-                let mut buf = [0u8; 256];
-                loop {
-                    match nix::unistd::read(read, &mut buf) {
-                        Ok(0) | Err(Errno::EAGAIN) => break,
-                        Ok(_) | Err(Errno::EINTR) => continue,
-                        Err(e) => return Err(e).context("reading the self-pipe"),
-                    }
-                }
-                for &sig in &self.watched {
-                    let n = COUNTS[sig as usize].swap(0, Ordering::SeqCst);
-                    got.extend(std::iter::repeat_n(sig, n as usize));
-                }
-            }
-            Source::SignalFd(fd) => loop {
-                match fd.read_signal() {
-                    Ok(Some(info)) => {
-                        let sig = Signal::try_from(info.ssi_signo as i32)
-                            .context("signalfd reported an unknown signal")?;
-                        got.push(sig);
-                    }
-                    // Non-blocking: None when nothing is pending any more.
-                    Ok(None) => break,
-                    Err(Errno::EINTR) => continue,
-                    Err(e) => return Err(e).context("reading the signalfd"),
-                }
-            },
+            Source::SelfPipe { read, .. } => take_from_pipe(read, &self.watched),
+            Source::SignalFd(fd) => take_from_signalfd(fd),
         }
-        Ok(got)
     }
     // ANCHOR_END: take
 }
+
+// ANCHOR: take_pipe
+/// Empties the self-pipe, then reads (and resets) the handler's counters.
+fn take_from_pipe(read: &OwnedFd, watched: &[Signal]) -> Result<Vec<Signal>> {
+    // Pipe first, counters second: a signal that comes in between
+    // leaves a byte for the next round, so no wake-up is ever lost.
+    let mut buf = [0u8; 256];
+    loop {
+        match nix::unistd::read(read, &mut buf) {
+            Ok(0) | Err(Errno::EAGAIN) => break,
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e).context("reading the self-pipe"),
+        }
+    }
+    let mut got = Vec::new();
+    for &sig in watched {
+        let n = COUNTS[sig as usize].swap(0, Ordering::SeqCst);
+        got.extend(std::iter::repeat_n(sig, n as usize));
+    }
+    Ok(got)
+}
+// ANCHOR_END: take_pipe
+
+// ANCHOR: take_signalfd
+/// Reads every pending signal from a non-blocking signalfd.
+fn take_from_signalfd(fd: &SignalFd) -> Result<Vec<Signal>> {
+    let mut got = Vec::new();
+    loop {
+        match fd.read_signal() {
+            Ok(Some(info)) => {
+                let sig = Signal::try_from(info.ssi_signo as i32)
+                    .context("signalfd reported an unknown signal")?;
+                got.push(sig);
+            }
+            // None: nothing is pending any more.
+            Ok(None) => return Ok(got),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e).context("reading the signalfd"),
+        }
+    }
+}
+// ANCHOR_END: take_signalfd
 
 impl Drop for Signals {
     fn drop(&mut self) {
