@@ -12,6 +12,7 @@ mod locks;
 mod pipe;
 mod select;
 mod shared_memory;
+mod signals;
 mod unix_sockets;
 
 pub struct Lab {
@@ -47,6 +48,7 @@ pub static ALL: &[&Lab] = &[
     &locks::LAB,
     &deadlock::LAB,
     &unix_sockets::LAB,
+    &signals::LAB,
 ];
 
 /// A lab name that matches no lab.
