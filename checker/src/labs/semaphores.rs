@@ -9,7 +9,6 @@
 //! checker chooses every item, holds the consumers at a gate, and counts
 //! what comes out.
 
-use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -74,7 +73,7 @@ pub static LAB: Lab = Lab {
             name: "buffer-under-stress",
             points: 3,
             limit: Duration::from_secs(20),
-            does: "runs `buffer CAPACITY 4 4`: 4 producers put about 300 000 items chosen by the checker, 4 consumers take them at the same time",
+            does: "runs `buffer CAPACITY 4 4`: 4 producers put about 150 000 messages chosen by the checker, 4 consumers take them at the same time",
             expects: "every item taken exactly once: none lost, none taken twice, none made up",
             hints: &[
                 "Several producers (and several consumers) change `tail` (and `head`) at the same time: read the index, use the slot and move the index on while holding a third semaphore, the mutex, that starts at 1.",
@@ -593,30 +592,83 @@ fn named_printers(run: &mut Run) -> Outcome {
     Ok(())
 }
 
-/// Writes the items of each producer to `items-P.txt`; returns them all.
-fn write_items(run: &mut Run, producers: usize, per_producer: usize) -> Result<Vec<u64>, Failure> {
-    let mut all = Vec::with_capacity(producers * per_producer);
-    for p in 0..producers {
-        let mut text = String::with_capacity(per_producer * 20);
-        for _ in 0..per_producer {
-            let item: u64 = run.rng.random_range(1..1u64 << 62);
-            text.push_str(&item.to_string());
-            text.push('\n');
-            all.push(item);
+/// The messages the producers put: message `i` of producer `p` is
+/// `p{p}-{i}-` and then hex digits, up to a random length of at most the
+/// buffer's 64 bytes. The digits come from a keyed hash of (p, i), so the
+/// checker tells a real message from a torn or made-up one without
+/// keeping them all.
+struct Messages {
+    key: u64,
+    producers: usize,
+    per_producer: usize,
+}
+
+/// SplitMix64: a cheap, good mixing of 64 bits.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+impl Messages {
+    fn new(run: &mut Run, producers: usize, per_producer: usize) -> Messages {
+        Messages {
+            key: run.rng.random(),
+            producers,
+            per_producer,
         }
-        let path = run.sandbox.tmp.join(format!("items-{p}.txt"));
-        std::fs::write(&path, text)
-            .map_err(|e| Failure::internal(format!("writing {}: {e}", path.display())))?;
     }
-    Ok(all)
+
+    fn total(&self) -> usize {
+        self.producers * self.per_producer
+    }
+
+    fn message(&self, p: usize, i: usize) -> String {
+        use std::fmt::Write;
+        let mut h = mix(self.key ^ ((p as u64) << 40) ^ i as u64);
+        let mut m = format!("p{p}-{i}-");
+        let len = m.len() + 1 + (h % (64 - m.len() as u64)) as usize;
+        while m.len() < len {
+            h = mix(h);
+            let _ = write!(m, "{h:016x}");
+        }
+        m.truncate(len);
+        m
+    }
+
+    /// Writes `items-P.txt` for every producer.
+    fn write(&self, run: &Run) -> Outcome {
+        for p in 0..self.producers {
+            let mut text = String::with_capacity(self.per_producer * 40);
+            for i in 0..self.per_producer {
+                text.push_str(&self.message(p, i));
+                text.push('\n');
+            }
+            let path = run.sandbox.tmp.join(format!("items-{p}.txt"));
+            std::fs::write(&path, text)
+                .map_err(|e| Failure::internal(format!("writing {}: {e}", path.display())))?;
+        }
+        Ok(())
+    }
+
+    /// Which message `line` is, if it is one.
+    fn index(&self, line: &str) -> Option<usize> {
+        let mut parts = line.strip_prefix('p')?.splitn(3, '-');
+        let p: usize = parts.next()?.parse().ok()?;
+        let i: usize = parts.next()?.parse().ok()?;
+        (p < self.producers && i < self.per_producer && self.message(p, i) == line)
+            .then_some(p * self.per_producer + i)
+    }
+
+    fn name(&self, index: usize) -> String {
+        self.message(index / self.per_producer, index % self.per_producer)
+    }
 }
 
 /// Compares what the consumers took with what was sent.
-fn check_taken(run: &Run, consumers: usize, sent: &[u64], why_wrong: &str) -> Outcome {
-    let mut counts: BTreeMap<u64, i64> = BTreeMap::new();
-    for &item in sent {
-        *counts.entry(item).or_default() += 1;
-    }
+fn check_taken(run: &Run, consumers: usize, sent: &Messages, why_wrong: &str) -> Outcome {
+    let mut counts = vec![0u32; sent.total()];
     let mut made_up = Vec::new();
     let mut taken_total = 0usize;
     for c in 0..consumers {
@@ -627,54 +679,44 @@ fn check_taken(run: &Run, consumers: usize, sent: &[u64], why_wrong: &str) -> Ou
                 format!("reading it failed: {e}"),
             )
         })?;
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        for line in text.lines().filter(|l| !l.is_empty()) {
             taken_total += 1;
-            match line.trim().parse::<u64>() {
-                Ok(item) => match counts.get_mut(&item) {
-                    Some(n) => *n -= 1,
-                    None => made_up.push(line.trim().to_string()),
-                },
-                Err(_) => made_up.push(line.trim().to_string()),
+            match sent.index(line) {
+                Some(k) => counts[k] += 1,
+                None => made_up.push(line.to_string()),
             }
         }
     }
-    let lost: Vec<u64> = counts
-        .iter()
-        .filter(|(_, n)| **n > 0)
-        .map(|(i, _)| *i)
-        .collect();
-    let twice: Vec<u64> = counts
-        .iter()
-        .filter(|(_, n)| **n < 0)
-        .map(|(i, _)| *i)
-        .collect();
+    let lost: Vec<usize> = (0..counts.len()).filter(|&k| counts[k] == 0).collect();
+    let twice: Vec<usize> = (0..counts.len()).filter(|&k| counts[k] > 1).collect();
     if lost.is_empty() && twice.is_empty() && made_up.is_empty() {
         return Ok(());
     }
     let mut parts = Vec::new();
     if !lost.is_empty() {
-        parts.push(format!("{} never taken (e.g. {})", lost.len(), lost[0]));
+        parts.push(format!(
+            "{} never taken (e.g. `{}`)",
+            lost.len(),
+            sent.name(lost[0])
+        ));
     }
     if !twice.is_empty() {
         parts.push(format!(
-            "{} taken more than once (e.g. {})",
+            "{} taken more than once (e.g. `{}`)",
             twice.len(),
-            twice[0]
+            sent.name(twice[0])
         ));
     }
     if !made_up.is_empty() {
         parts.push(format!(
-            "{} taken that no producer put (e.g. {})",
+            "{} taken that no producer put, torn or stale (e.g. `{}`)",
             made_up.len(),
             made_up[0]
         ));
     }
     Err(Failure::wrong(
-        format!("each of the {} items taken exactly once", sent.len()),
-        format!(
-            "{taken_total} items taken: {}",
-            parts.join(", ")
-        ),
+        format!("each of the {} messages taken exactly once", sent.total()),
+        format!("{taken_total} messages taken: {}", parts.join(", ")),
     )
     .because(why_wrong.to_string()))
 }
@@ -683,7 +725,8 @@ fn full_buffer_blocks(run: &mut Run) -> Outcome {
     let capacity: usize = run.rng.random_range(2..=5);
     let per_producer: usize = run.rng.random_range(capacity + 3..=capacity + 10);
     let (producers, consumers) = (2, 2);
-    let sent = write_items(run, producers, per_producer)?;
+    let sent = Messages::new(run, producers, per_producer);
+    sent.write(run)?;
     let mut p = run.spawn(
         "buffer",
         &[
@@ -712,7 +755,7 @@ fn full_buffer_blocks(run: &mut Run) -> Outcome {
                 format!(
                     "process(es) {} finished while the consumers were held: {} items went into a buffer of {capacity} slots",
                     list(&exited),
-                    sent.len()
+                    sent.total()
                 ),
             )
             .because(
@@ -753,10 +796,11 @@ fn full_buffer_blocks(run: &mut Run) -> Outcome {
 }
 
 fn buffer_under_stress(run: &mut Run) -> Outcome {
-    let capacity: usize = run.rng.random_range(32..=64);
-    let per_producer: usize = run.rng.random_range(70_000..=80_000);
+    let capacity: usize = run.rng.random_range(16..=64);
+    let per_producer: usize = run.rng.random_range(35_000..=40_000);
     let (producers, consumers) = (4, 4);
-    let sent = write_items(run, producers, per_producer)?;
+    let sent = Messages::new(run, producers, per_producer);
+    sent.write(run)?;
     let mut p = run.spawn(
         "buffer",
         &[

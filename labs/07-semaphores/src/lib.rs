@@ -160,10 +160,20 @@ pub fn printer_pool(jobs: usize, printers: u32) -> Result<()> {
     todo!("printer_pool: a semaphore of printers, one child per job")
 }
 
-/// The most items a [`BoundedBuffer`] can hold.
+/// The most messages a [`BoundedBuffer`] can hold.
 pub const MAX_CAPACITY: usize = 64;
+/// The longest message, in bytes.
+pub const MESSAGE_MAX: usize = 64;
 
-/// The ring of slots, in shared memory. Items are in
+/// One message, in place.
+#[allow(dead_code)]
+#[repr(C)]
+struct Slot {
+    len: usize,
+    bytes: [u8; MESSAGE_MAX],
+}
+
+/// The ring of slots, in shared memory. Messages are in
 /// `slots[head], slots[head + 1], ...` (wrapping around), `tail` is the
 /// next slot to fill.
 #[allow(dead_code)]
@@ -171,11 +181,11 @@ pub const MAX_CAPACITY: usize = 64;
 struct Ring {
     head: usize,
     tail: usize,
-    slots: [u64; MAX_CAPACITY],
+    slots: [Slot; MAX_CAPACITY],
 }
 
-/// A queue of at most `capacity` numbers, shared by the processes forked
-/// after it was made.
+/// A queue of at most `capacity` short messages, shared by the processes
+/// forked after it was made.
 #[allow(dead_code)]
 pub struct BoundedBuffer {
     capacity: usize,
@@ -183,13 +193,13 @@ pub struct BoundedBuffer {
     empty: Semaphore,
     /// Filled slots: consumers wait on it while the buffer is empty.
     full: Semaphore,
-    /// 1 or 0: who may touch `head` and `tail` right now.
+    /// 1 or 0: who may touch the slots, `head` and `tail` right now.
     mutex: Semaphore,
     ring: Shared<Ring>,
 }
 
 impl BoundedBuffer {
-    /// An empty buffer for at most `capacity` items (1 to [`MAX_CAPACITY`]).
+    /// An empty buffer for at most `capacity` messages (1 to [`MAX_CAPACITY`]).
     pub fn new(capacity: usize) -> Result<BoundedBuffer> {
         // TODO: check the capacity; three shared semaphores (how many units
         // does each start with?) and a zeroed `Shared<Ring>`.
@@ -197,18 +207,21 @@ impl BoundedBuffer {
         todo!("BoundedBuffer::new: three semaphores and a shared ring")
     }
 
-    /// Adds `item` at the tail, waiting while the buffer is full.
-    pub fn put(&self, item: u64) -> Result<()> {
-        // TODO: wait for a free slot; under the mutex, write the slot at
-        // `tail` and move `tail` on (use `self.ring.as_ptr()` in `unsafe`);
-        // then post that there is one more item.
-        let _ = item;
+    /// Adds `message` (at most [`MESSAGE_MAX`] bytes) at the tail, waiting
+    /// while the buffer is full.
+    pub fn put(&self, message: &str) -> Result<()> {
+        // TODO: check the length; wait for a free slot; under the mutex,
+        // copy the bytes into the slot at `tail`, set its `len` and move
+        // `tail` on (through `self.ring.as_ptr()`, in `unsafe`); then post
+        // that there is one more message.
+        let _ = message;
         todo!("BoundedBuffer::put: empty, mutex, write, full")
     }
 
-    /// Removes the item at the head, waiting while the buffer is empty.
-    pub fn take(&self) -> Result<u64> {
-        // TODO: the mirror image of put.
+    /// Removes the message at the head, waiting while the buffer is empty.
+    pub fn take(&self) -> Result<String> {
+        // TODO: the mirror image of put. Copy the message out of the slot
+        // before you let go of the mutex.
         todo!("BoundedBuffer::take: full, mutex, read, empty")
     }
 }

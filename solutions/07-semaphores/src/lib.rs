@@ -264,29 +264,38 @@ pub fn printer_pool(jobs: usize, printers: u32) -> Result<()> {
 }
 // ANCHOR_END: printer_pool
 
-/// The most items a [`BoundedBuffer`] can hold.
+/// The most messages a [`BoundedBuffer`] can hold.
 pub const MAX_CAPACITY: usize = 64;
+/// The longest message, in bytes.
+pub const MESSAGE_MAX: usize = 64;
 
 // ANCHOR: ring
-/// The ring of slots, in shared memory. Items are in
+/// One message, in place.
+#[repr(C)]
+struct Slot {
+    len: usize,
+    bytes: [u8; MESSAGE_MAX],
+}
+
+/// The ring of slots, in shared memory. Messages are in
 /// `slots[head], slots[head + 1], ...` (wrapping around), `tail` is the
 /// next slot to fill.
 #[repr(C)]
 struct Ring {
     head: usize,
     tail: usize,
-    slots: [u64; MAX_CAPACITY],
+    slots: [Slot; MAX_CAPACITY],
 }
 
-/// A queue of at most `capacity` numbers, shared by the processes forked
-/// after it was made.
+/// A queue of at most `capacity` short messages, shared by the processes
+/// forked after it was made.
 pub struct BoundedBuffer {
     capacity: usize,
     /// Free slots: producers wait on it while the buffer is full.
     empty: Semaphore,
     /// Filled slots: consumers wait on it while the buffer is empty.
     full: Semaphore,
-    /// 1 or 0: who may touch `head` and `tail` right now.
+    /// 1 or 0: who may touch the slots, `head` and `tail` right now.
     mutex: Semaphore,
     ring: Shared<Ring>,
 }
@@ -294,7 +303,7 @@ pub struct BoundedBuffer {
 
 impl BoundedBuffer {
     // ANCHOR: new
-    /// An empty buffer for at most `capacity` items (1 to [`MAX_CAPACITY`]).
+    /// An empty buffer for at most `capacity` messages (1 to [`MAX_CAPACITY`]).
     pub fn new(capacity: usize) -> Result<BoundedBuffer> {
         ensure!(
             (1..=MAX_CAPACITY).contains(&capacity),
@@ -311,41 +320,53 @@ impl BoundedBuffer {
     // ANCHOR_END: new
 
     // ANCHOR: put
-    /// Adds `item` at the tail, waiting while the buffer is full.
-    pub fn put(&self, item: u64) -> Result<()> {
+    /// Adds `message` (at most [`MESSAGE_MAX`] bytes) at the tail, waiting
+    /// while the buffer is full.
+    pub fn put(&self, message: &str) -> Result<()> {
+        let bytes = message.as_bytes();
+        ensure!(
+            bytes.len() <= MESSAGE_MAX,
+            "a message of at most {MESSAGE_MAX} bytes, not {}",
+            bytes.len()
+        );
         self.empty.wait()?; // a free slot is ours now
         {
             let _mutex = self.mutex.acquire()?;
             let ring = self.ring.as_ptr();
             // SAFETY: the mapping lives as long as self, and the mutex
-            // keeps every other process out of head and tail.
+            // keeps every other process out of the ring.
             unsafe {
                 let tail = (*ring).tail;
-                (*ring).slots[tail] = item;
+                let slot = &mut (*ring).slots[tail];
+                slot.bytes[..bytes.len()].copy_from_slice(bytes);
+                slot.len = bytes.len();
                 (*ring).tail = (tail + 1) % self.capacity;
             }
         }
-        self.full.post() // one more item for the consumers
+        self.full.post() // one more message for the consumers
     }
     // ANCHOR_END: put
 
     // ANCHOR: take
-    /// Removes the item at the head, waiting while the buffer is empty.
-    pub fn take(&self) -> Result<u64> {
-        self.full.wait()?; // an item is ours now
-        let item = {
+    /// Removes the message at the head, waiting while the buffer is empty.
+    pub fn take(&self) -> Result<String> {
+        self.full.wait()?; // a message is ours now
+        let message = {
             let _mutex = self.mutex.acquire()?;
             let ring = self.ring.as_ptr();
             // SAFETY: as in put.
             unsafe {
                 let head = (*ring).head;
-                let item = (*ring).slots[head];
+                let slot = &(*ring).slots[head];
+                // Copy it out before the slot can be reused.
+                let len = slot.len.min(MESSAGE_MAX);
+                let message = String::from_utf8_lossy(&slot.bytes[..len]).into_owned();
                 (*ring).head = (head + 1) % self.capacity;
-                item
+                message
             }
         };
         self.empty.post()?; // one more free slot for the producers
-        Ok(item)
+        Ok(message)
     }
     // ANCHOR_END: take
 }

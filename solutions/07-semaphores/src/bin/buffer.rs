@@ -2,46 +2,43 @@
 //!
 //! Usage: `buffer CAPACITY PRODUCERS CONSUMERS`
 //!
-//! Producer P puts the numbers of the file `items-P.txt` (one per line, in
-//! the current directory). Each consumer first waits at a gate (until
-//! standard input closes: press Ctrl-D), then takes items until it takes
-//! the end marker, and writes what it took to `taken-C.txt`. Once every
-//! producer is done, the parent puts one end marker per consumer.
+//! Producer P puts the lines of the file `items-P.txt` (in the current
+//! directory), one message each. Each consumer first waits at a gate
+//! (until standard input closes: press Ctrl-D), then takes messages until
+//! it takes the end marker, and writes what it took to `taken-C.txt`. Once
+//! every producer is done, the parent puts one end marker per consumer.
 
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, ensure};
 use semaphores::{BoundedBuffer, given};
 
-/// Put after the last item, once per consumer: "no more items".
-const END: u64 = u64::MAX;
+/// Put after the last message, once per consumer: "no more messages".
+const END: &str = "";
 
 fn produce(buffer: &BoundedBuffer, producer: usize) -> Result<()> {
     let file = format!("items-{producer}.txt");
     let text = std::fs::read_to_string(&file).with_context(|| format!("reading {file}"))?;
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let item: u64 = line
-            .trim()
-            .parse()
-            .with_context(|| format!("{file}: not a number: {line:?}"))?;
-        ensure!(item != END, "{file}: {END} is the end marker");
-        buffer.put(item)?;
+    for line in text.lines().filter(|l| *l != END) {
+        buffer.put(line)?;
     }
     Ok(())
 }
 
 fn consume(buffer: &BoundedBuffer, consumer: usize) -> Result<()> {
     given::hold();
-    let mut taken = String::new();
+    let mut taken = Vec::new();
     loop {
-        let item = buffer.take()?;
-        if item == END {
+        let message = buffer.take()?;
+        if message == END {
             break;
         }
-        taken.push_str(&format!("{item}\n"));
+        taken.push(message);
     }
+    let mut text = taken.join("\n");
+    text.push('\n');
     let file = format!("taken-{consumer}.txt");
-    std::fs::write(&file, taken).with_context(|| format!("writing {file}"))
+    std::fs::write(&file, text).with_context(|| format!("writing {file}"))
 }
 
 // ANCHOR: main
