@@ -285,7 +285,9 @@ impl Printers {
                 )
                 .because(format!(
                     "the semaphore let more jobs in than there are printers: it must start at \
-                     the number of printers ({}), and every job must wait on it before printing",
+                     the number of printers ({}), every job must wait on it before printing, and \
+                     only a unit that was taken may be posted back (a Permit built by \
+                     try_acquire when try_wait took nothing posts one too many on drop)",
                     self.printers
                 )));
             }
@@ -458,7 +460,9 @@ fn named_printers(run: &mut Run) -> Outcome {
     let printers: usize = run.rng.random_range(2..=3);
     let jobs: usize = printers + run.rng.random_range(3..=4);
     let mut spool = run.spawn("spool", &[printers.to_string()])?;
-    let ready = run.line(&mut spool, "`spool ready: NAME has N printers`")?.text;
+    let ready = run
+        .line(&mut spool, "`spool ready: NAME has N printers`")?
+        .text;
     if !ready.starts_with("spool ready") {
         return Err(Failure::wrong(
             "`spool ready: NAME has N printers`",
@@ -543,7 +547,9 @@ fn named_printers(run: &mut Run) -> Outcome {
                 ));
             }
         } else {
-            let said = run.poll(Duration::from_secs(3), || busy_said(&capture.text()).then_some(()));
+            let said = run.poll(Duration::from_secs(3), || {
+                busy_said(&capture.text()).then_some(())
+            });
             if said.is_none() {
                 return Err(Failure::wrong(
                     format!(
@@ -742,11 +748,7 @@ fn full_buffer_blocks(run: &mut Run) -> Outcome {
     loop {
         still_running(&mut p, "the program to wait for its consumers")?;
         let children = procfs::children(program);
-        let exited: Vec<i32> = children
-            .iter()
-            .copied()
-            .filter(|&c| !alive(c))
-            .collect();
+        let exited: Vec<i32> = children.iter().copied().filter(|&c| !alive(c)).collect();
         if !exited.is_empty() {
             return Err(Failure::wrong(
                 format!(
@@ -778,8 +780,9 @@ fn full_buffer_blocks(run: &mut Run) -> Outcome {
             calm_since = None;
         }
         if Instant::now() >= run.deadline {
-            return Err(run
-                .timed_out("the producers blocked in sem_wait on a full buffer, the consumers at their gate"));
+            return Err(run.timed_out(
+                "the producers blocked in sem_wait on a full buffer, the consumers at their gate",
+            ));
         }
         std::thread::sleep(Duration::from_millis(5));
     }
