@@ -419,9 +419,12 @@ fn still_running(p: &mut Proc, what: &str) -> Outcome {
 fn printer_pool(run: &mut Run) -> Outcome {
     let printers: usize = run.rng.random_range(2..=3);
     let jobs: usize = run.rng.random_range(7..=8);
+    // The printer exists before any job: a job that finds no socket
+    // "prints" on its own, as when run by hand.
+    let mut room = Printers::new(run, printers, jobs, None)?;
     let mut p = run.spawn("pool", &[jobs.to_string(), printers.to_string()])?;
     let program = p.pid;
-    let mut room = Printers::new(run, printers, jobs, Some(program))?;
+    room.parent = Some(program);
 
     let mut waiting = |room: &Printers| -> Vec<i32> {
         live_children(program)
