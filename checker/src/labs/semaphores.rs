@@ -14,8 +14,10 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use rand::Rng;
-use rand::seq::SliceRandom;
+use rand::seq::{IndexedRandom, SliceRandom};
 
 use crate::diagnose::syscall_name;
 use crate::labs::Lab;
@@ -857,7 +859,22 @@ fn buffer_under_stress(run: &mut Run) -> Outcome {
         if Instant::now() >= run.deadline {
             return Err(run.timed_out("the program to finish"));
         }
-        std::thread::sleep(Duration::from_millis(10));
+        // Stop a running producer or consumer for a moment, wherever it
+        // is, as a busy machine's scheduler does at any instruction. A
+        // buffer with its mutex does not mind; one without is caught in
+        // the middle of a put or a take, load or no load.
+        let running: Vec<i32> = children
+            .iter()
+            .copied()
+            .filter(|&c| procfs::stat(c).is_some_and(|s| s.state == 'R'))
+            .collect();
+        if let Some(&victim) = running.choose(&mut run.rng) {
+            let victim = Pid::from_raw(victim);
+            let _ = kill(victim, Signal::SIGSTOP);
+            std::thread::sleep(Duration::from_micros(300));
+            let _ = kill(victim, Signal::SIGCONT);
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
     run.rest(&mut p, "the program's last line")?;
     check_taken(run, consumers, &sent, why)
