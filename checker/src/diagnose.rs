@@ -249,7 +249,9 @@ pub fn where_blocked_among(s: &Stat, procs: &[Stat], programs: Programs, checker
         return format!("{who} is sleeping in {name}()");
     }
     if name == "futex" {
-        return format!("{who} is blocked in futex(): waiting for a lock or a condition");
+        return format!(
+            "{who} is blocked in futex(): waiting for a lock, a semaphore (sem_wait) or a condition"
+        );
     }
     if first_arg_is_fd(&name) {
         let fd = args[0] as i64 as i32;

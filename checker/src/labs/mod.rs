@@ -11,6 +11,7 @@ mod fork;
 mod locks;
 mod pipe;
 mod select;
+mod semaphores;
 mod shared_memory;
 mod signals;
 mod unix_sockets;
@@ -46,6 +47,7 @@ pub static ALL: &[&Lab] = &[
     &select::LAB,
     &shared_memory::LAB,
     &locks::LAB,
+    &semaphores::LAB,
     &deadlock::LAB,
     &unix_sockets::LAB,
     &signals::LAB,
