@@ -529,10 +529,13 @@ mod tests {
         cat.wait().unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(sentence.contains("the FIFO requests"), "{sentence}");
+        // Another test's child, between its fork and its exec, may hold a
+        // copy for an instant: the checker must be named, maybe not alone.
         assert!(
-            sentence.contains("write end is still open in the checker"),
+            sentence.contains("write end is still open in"),
             "{sentence}"
         );
+        assert!(sentence.contains("the checker"), "{sentence}");
     }
 
     #[test]
@@ -563,10 +566,13 @@ mod tests {
             sentence.contains("blocked in read() on fd 0, a pipe"),
             "{sentence}"
         );
+        // Another test's child, between its fork and its exec, may hold a
+        // copy for an instant: the checker must be named, maybe not alone.
         assert!(
-            sentence.contains("write end is still open in the checker"),
+            sentence.contains("write end is still open in"),
             "{sentence}"
         );
+        assert!(sentence.contains("the checker"), "{sentence}");
     }
     #[test]
     fn says_who_holds_the_lock_a_process_waits_for() {
