@@ -53,10 +53,7 @@ pub fn make_fifo(path: &Path) -> Result<()> {
     // Is anyone reading it? A non-blocking open for writing succeeds only
     // if some process has the FIFO open for reading.
     if open_for_writing(path)?.is_some() {
-        bail!(
-            "{} is in use: another process is reading it",
-            path.display()
-        );
+        bail!("{} is in use: another process is reading it", path.display());
     }
     // Stale: nobody has it open, so it holds no data either. Replace it.
     std::fs::remove_file(path)
@@ -148,10 +145,7 @@ impl Listener {
 ///
 /// Fails at once, instead of waiting forever, if nobody reads the FIFO.
 pub fn send(path: &Path, message: &str) -> Result<()> {
-    ensure!(
-        !message.contains('\n'),
-        "a message cannot contain a newline"
-    );
+    ensure!(!message.contains('\n'), "a message cannot contain a newline");
     let line = format!("{message}\n");
     ensure!(
         line.len() <= PIPE_BUF,
