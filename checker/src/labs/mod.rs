@@ -9,6 +9,7 @@ mod fifo;
 mod fork;
 mod pipe;
 mod shared_memory;
+mod showdown;
 
 pub struct Lab {
     pub number: u8,
@@ -34,7 +35,13 @@ impl Lab {
 }
 
 /// Every lab of the course, in order.
-pub static ALL: &[&Lab] = &[&fork::LAB, &pipe::LAB, &fifo::LAB, &shared_memory::LAB];
+pub static ALL: &[&Lab] = &[
+    &fork::LAB,
+    &pipe::LAB,
+    &fifo::LAB,
+    &shared_memory::LAB,
+    &showdown::LAB,
+];
 
 /// A lab name that matches no lab.
 #[derive(Debug)]

@@ -199,8 +199,10 @@ pub fn prepare(mech: Mechanism) -> Result<Prepared> {
 
 /// A path in the current directory that no other run uses.
 pub fn unique_path(what: &str) -> Result<PathBuf> {
+    static MADE: AtomicU32 = AtomicU32::new(0);
+    let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::current_dir().context("the current directory")?;
-    Ok(dir.join(format!("showdown-{}-{what}", given::me())))
+    Ok(dir.join(format!("showdown-{}-{n}-{what}", given::me())))
 }
 
 impl Prepared {

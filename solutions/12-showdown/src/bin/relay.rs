@@ -7,7 +7,8 @@
 //! bytes). Two rounds, each with a fresh connection and a forked child:
 //!
 //! 1. echo: the parent sends each message and waits for the child to send
-//!    it back; the parent appends what came back to `echoed.bin`;
+//!    it back; the child appends what it received to `received.bin`, the
+//!    parent what came back to `echoed.bin`;
 //! 2. stream: the parent sends every message without waiting; the child
 //!    appends what it receives to `streamed.bin`, then says "ok".
 //!
@@ -45,7 +46,18 @@ fn main() -> ExitCode {
 fn echo_round(mech: Mechanism, messages: &[Vec<u8>], hold: bool) -> Result<()> {
     let mut echoed = File::create("echoed.bin").context("creating echoed.bin")?;
     let count = messages.len();
-    let (child, mut t) = given::connect(mech, |t| showdown::echo(t, count))?;
+    let (child, mut t) = given::connect(mech, |t| {
+        let mut received = File::create("received.bin").context("creating received.bin")?;
+        let mut buf = Vec::new();
+        for i in 0..count {
+            t.recv(&mut buf)
+                .with_context(|| format!("receiving message {i}"))?;
+            given::write_frame_to(&mut received, &buf)?;
+            t.send(&buf)
+                .with_context(|| format!("sending back message {i}"))?;
+        }
+        Ok(())
+    })?;
     if hold {
         println!("connected parent={} child={child}", given::me());
         given::hold();
