@@ -511,7 +511,16 @@ fn with_hang_cause(f: Failure, mech: &str) -> Failure {
 
 /// Adds a cause from the program's own error, when it has one.
 fn with_stderr(f: Failure, run: &Run, mech: &str) -> Failure {
-    let err: String = run.spawned.iter().map(|s| s.stderr.text()).collect();
+    // The program has just failed: its last words may still be on their
+    // way through the stderr pipe. Give them a moment.
+    let stderr = || -> String { run.spawned.iter().map(|s| s.stderr.text()).collect() };
+    let telling = ["EMSGSIZE", "Message too long", "out of step"];
+    let err = run
+        .poll(Duration::from_secs(1), || {
+            let e = stderr();
+            telling.iter().any(|t| e.contains(t)).then_some(e)
+        })
+        .unwrap_or_else(stderr);
     if mech == "queue" && (err.contains("EMSGSIZE") || err.contains("Message too long")) {
         return f.because(format!(
             "mq_send failed with EMSGSIZE: a queue message holds at most {QUEUE_MSG} bytes; send \
