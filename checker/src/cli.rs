@@ -21,12 +21,20 @@ Usage:
   cargo lab grade <DIR>          grade every submission in DIR (a checkout of
                                  the course per student)
   cargo lab classroom            print a GitHub Classroom autograding workflow
+  cargo lab bench                build lab 12 with optimisations and run its
+                                 harness: every mechanism measured, a table,
+                                 and a CSV file (--out, default showdown.csv)
 
 Options for check:
   --solutions                    check the reference solutions
   --tree <DIR>                   check another checkout of the course
   --format <text|json|gradescope>
   --scenario <NAME>              run one scenario only
+
+Options for bench:
+  --solutions, --tree <DIR>      measure the reference or another checkout
+  --messages <N>                 round trips and messages per mechanism
+  --out <FILE>                   where the CSV goes
 
 Options for grade and verify:
   --jobs <N>                     submissions (labs) checked at once (default: 2)
@@ -72,6 +80,11 @@ pub enum Command {
         sandbox: bool,
     },
     Classroom,
+    Bench {
+        which: Which,
+        messages: Option<usize>,
+        out: Option<PathBuf>,
+    },
     Help,
     Version,
 }
@@ -86,6 +99,8 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Comma
     let mut scenario = None;
     let mut jobs = 2usize;
     let mut out = PathBuf::from("grades");
+    let mut out_given = false;
+    let mut messages = None;
     let mut sandbox = true;
     while let Some(arg) = parser.next()? {
         match arg {
@@ -110,7 +125,16 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Comma
                         anyhow::anyhow!("--jobs takes a number above 0, not {v:?}")
                     })?;
             }
-            Long("out") => out = parser.value()?.into(),
+            Long("out") => {
+                out = parser.value()?.into();
+                out_given = true;
+            }
+            Long("messages") => {
+                let v = parser.value()?.string()?;
+                messages = Some(v.parse().ok().filter(|&n: &usize| n > 0).ok_or_else(|| {
+                    anyhow::anyhow!("--messages takes a number above 0, not {v:?}")
+                })?);
+            }
             Long("no-sandbox") => sandbox = false,
             Value(v) if command.is_none() => command = Some(v.string()?),
             Value(v) => labs.push(v.string()?),
@@ -155,6 +179,16 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Comma
             Err(_) => bail!("`cargo lab grade` takes one directory of submissions"),
         },
         Some("classroom") => Command::Classroom,
+        Some("bench") => {
+            if !labs.is_empty() {
+                bail!("`cargo lab bench` measures lab 12 and takes no lab name");
+            }
+            Command::Bench {
+                which,
+                messages,
+                out: out_given.then_some(out),
+            }
+        }
         Some("help") => Command::Help,
         Some(other) => bail!("unknown command {other:?}; try `cargo lab --help`"),
     })
@@ -201,6 +235,14 @@ mod tests {
             Command::Hint { lab: "fork".into() }
         );
         assert_eq!(
+            p("bench --solutions --messages 500").unwrap(),
+            Command::Bench {
+                which: Which::Solutions,
+                messages: Some(500),
+                out: None
+            }
+        );
+        assert_eq!(
             p("verify").unwrap(),
             Command::Verify {
                 labs: vec![],
@@ -215,5 +257,7 @@ mod tests {
         assert!(p("frobnicate").is_err());
         assert!(p("check 1 --format xml").is_err());
         assert!(p("hint 1 2").is_err());
+        assert!(p("bench 12").is_err());
+        assert!(p("bench --messages 0").is_err());
     }
 }

@@ -28,6 +28,16 @@ pub enum Built {
 /// build to the copy, keeps one build from replacing another's programs
 /// before they are copied.
 pub fn build(staged: &Staged, color: bool) -> Result<Built> {
+    build_profile(staged, color, false)
+}
+
+/// As [`build`], with optimisations (`--release`), for programs that
+/// measure (`cargo lab bench`). The programs are copied to `ROOT/bin-release/`.
+pub fn build_release(staged: &Staged, color: bool) -> Result<Built> {
+    build_profile(staged, color, true)
+}
+
+fn build_profile(staged: &Staged, color: bool, release: bool) -> Result<Built> {
     std::fs::create_dir_all(&staged.target_dir)
         .with_context(|| format!("creating {}", staged.target_dir.display()))?;
     let lock_path = staged.target_dir.join(".lab-build.lock");
@@ -40,16 +50,18 @@ pub fn build(staged: &Staged, color: bool) -> Result<Built> {
     let _lock = Flock::lock(lock_file, FlockArg::LockExclusive)
         .map_err(|(_, e)| e)
         .with_context(|| format!("locking {}", lock_path.display()))?;
-    match cargo_build(staged, color)? {
-        Built::Ok(bins) => Ok(Built::Ok(copy_out(staged, bins)?)),
+    match cargo_build(staged, color, release)? {
+        Built::Ok(bins) => Ok(Built::Ok(copy_out(staged, bins, release)?)),
         failed => Ok(failed),
     }
 }
 
 /// Copies the programs to `ROOT/bin/`, each by a rename so that a program
 /// still running from an earlier check keeps its own file.
-fn copy_out(staged: &Staged, bins: Bins) -> Result<Bins> {
-    let dir = staged.root.join("bin");
+fn copy_out(staged: &Staged, bins: Bins, release: bool) -> Result<Bins> {
+    let dir = staged
+        .root
+        .join(if release { "bin-release" } else { "bin" });
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut copied = Bins::new();
     for (name, built) in bins {
@@ -62,7 +74,7 @@ fn copy_out(staged: &Staged, bins: Bins) -> Result<Bins> {
     Ok(copied)
 }
 
-fn cargo_build(staged: &Staged, color: bool) -> Result<Built> {
+fn cargo_build(staged: &Staged, color: bool, release: bool) -> Result<Built> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let format = if color {
         "json-diagnostic-rendered-ansi"
@@ -71,6 +83,7 @@ fn cargo_build(staged: &Staged, color: bool) -> Result<Built> {
     };
     let mut child = Command::new(&cargo)
         .args(["build", "--quiet", "--bins", "--message-format", format])
+        .args(release.then_some("--release"))
         .arg("--manifest-path")
         .arg(staged.root.join("Cargo.toml"))
         .arg("--target-dir")

@@ -287,6 +287,12 @@ impl Proc {
                 )?;
                 setrlimit(Resource::RLIMIT_CORE, 0, 0)?;
                 setrlimit(Resource::RLIMIT_NPROC, nproc, nproc)?;
+                // POSIX message queues are charged to the user, against a
+                // limit of 800 KiB by default: about ten queues, shared by
+                // every program of the user. Where the checker may (as
+                // root), it gives each program room of its own, so that
+                // scenarios running side by side do not starve each other.
+                let _ = setrlimit(Resource::RLIMIT_MSGQUEUE, 64 << 20, 64 << 20);
                 Ok(())
             });
         }

@@ -1,5 +1,6 @@
 //! One module per command of the CLI.
 
+pub mod bench;
 pub mod check;
 pub mod classroom;
 pub mod grade;
@@ -41,6 +42,11 @@ pub fn run(command: Command) -> Result<Verdict> {
             out,
             sandbox,
         } => grade::run(&dir, jobs, &out, sandbox),
+        Command::Bench {
+            which,
+            messages,
+            out,
+        } => bench::run(&tree(&which)?, messages, out.as_deref()),
         Command::Classroom => classroom::run(),
         Command::Help => {
             println!("{USAGE}");

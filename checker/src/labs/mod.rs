@@ -13,6 +13,7 @@ mod pipe;
 mod select;
 mod semaphores;
 mod shared_memory;
+mod showdown;
 mod signals;
 mod unix_sockets;
 
@@ -51,6 +52,7 @@ pub static ALL: &[&Lab] = &[
     &deadlock::LAB,
     &unix_sockets::LAB,
     &signals::LAB,
+    &showdown::LAB,
 ];
 
 /// A lab name that matches no lab.

@@ -1,0 +1,75 @@
+//! `cargo lab bench`: builds lab 12 (the showdown) with optimisations and
+//! runs its harness, which prints the table and writes the CSV.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use super::{Verdict, note, stderr_color};
+use crate::compile::{self, Built};
+use crate::labs;
+use crate::stage::{self, Tree};
+
+/// The lab whose harness this runs, and its program.
+const LAB: &str = "showdown";
+const PROGRAM: &str = "bench";
+
+pub fn run(tree: &Tree, messages: Option<usize>, out: Option<&Path>) -> Result<Verdict> {
+    let lab = labs::find(LAB)?;
+    let staged = stage::stage(tree, lab, None)?;
+    note(&format!(
+        "building {}/{} with optimisations ...",
+        tree.label,
+        lab.dir()
+    ));
+    let bins = match compile::build_release(&staged, stderr_color())? {
+        Built::Ok(bins) => bins,
+        Built::Failed(compiler) => {
+            eprintln!("{compiler}");
+            bail!("{}/{} does not build", tree.label, lab.dir());
+        }
+    };
+    let program = bins
+        .get(PROGRAM)
+        .with_context(|| format!("lab {} has no program {PROGRAM}", lab.dir()))?;
+
+    // FIFOs go in the current directory: give the harness one of its own.
+    let dir = std::env::temp_dir().join(format!("lab-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let out = match out {
+        Some(p) => absolute(p)?,
+        None => absolute(Path::new("showdown.csv"))?,
+    };
+    let mut cmd = Command::new(program);
+    cmd.current_dir(&dir)
+        .env(
+            "LAB_IPC_PREFIX",
+            format!("/lab-bench-{}-", std::process::id()),
+        )
+        .env("LAB_TMP", &dir)
+        .arg("--out")
+        .arg(&out);
+    if let Some(n) = messages {
+        cmd.arg("--messages").arg(n.to_string());
+    }
+    note(&format!("running {} (this takes a while) ...", PROGRAM));
+    let status = cmd
+        .status()
+        .with_context(|| format!("running {}", program.display()));
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(if status?.success() {
+        Verdict::Passed
+    } else {
+        Verdict::Failed
+    })
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    if p.is_absolute() {
+        return Ok(p.to_path_buf());
+    }
+    Ok(std::env::current_dir()
+        .context("the current directory")?
+        .join(p))
+}

@@ -1,0 +1,452 @@
+//! Given code shared by the programs in `src/bin/`. You do not need to edit it.
+//!
+//! Processes (`start`, `join`), shared memory and futexes were the subjects
+//! of earlier labs; here they are given, so that this lab can be about
+//! putting the mechanisms side by side and measuring them.
+
+use std::ffi::c_void;
+use std::io::{Read, Write};
+use std::num::NonZeroUsize;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::process::ExitCode;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use nix::errno::Errno;
+use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous, munmap};
+use nix::sys::resource::{UsageWho, getrusage};
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid, fork};
+
+/// Starts a child process that runs `work` and exits with status 0 if it
+/// returns `Ok`, 1 (after printing the error) if not. Returns the child's
+/// pid, in the parent only.
+pub fn start(work: impl FnOnce() -> Result<()>) -> Result<Pid> {
+    std::io::stdout()
+        .flush()
+        .context("flushing stdout before fork")?;
+    // SAFETY: the programs of this lab are single-threaded.
+    match unsafe { fork() }.context("fork")? {
+        ForkResult::Parent { child } => Ok(child),
+        ForkResult::Child => {
+            let status = match catch_unwind(AssertUnwindSafe(work)) {
+                Ok(Ok(())) => 0,
+                Ok(Err(e)) => {
+                    eprintln!("error in child {}: {e:#}", me());
+                    1
+                }
+                Err(_) => 101,
+            };
+            let _ = std::io::stdout().flush();
+            // SAFETY: _exit ends the child without running the parent's
+            // clean-up (destructors, atexit handlers); it does not return.
+            unsafe { libc::_exit(status) }
+        }
+    }
+}
+
+/// Makes a connection of `mech` and forks: the child opens its end and
+/// runs `work` with it, then exits; the parent opens its end and gets it
+/// back, with the child's pid to [`join`] once done with the end.
+pub fn connect(
+    mech: crate::Mechanism,
+    work: impl FnOnce(&mut dyn crate::Transport) -> Result<()>,
+) -> Result<(Pid, Box<dyn crate::Transport>)> {
+    use crate::Side;
+    let prepared = crate::prepare(mech)?;
+    std::io::stdout()
+        .flush()
+        .context("flushing stdout before fork")?;
+    // SAFETY: the programs of this lab are single-threaded.
+    match unsafe { fork() }.context("fork")? {
+        ForkResult::Parent { child } => {
+            let end = prepared
+                .open(Side::Parent)
+                .with_context(|| format!("opening the parent's end of a {}", mech.name()))?;
+            Ok((child, end))
+        }
+        ForkResult::Child => {
+            let run = || -> Result<()> {
+                let mut end = prepared
+                    .open(Side::Child)
+                    .with_context(|| format!("opening the child's end of a {}", mech.name()))?;
+                work(end.as_mut())
+            };
+            let status = match catch_unwind(AssertUnwindSafe(run)) {
+                Ok(Ok(())) => 0,
+                Ok(Err(e)) => {
+                    eprintln!("error in child {}: {e:#}", me());
+                    1
+                }
+                Err(_) => 101,
+            };
+            let _ = std::io::stdout().flush();
+            // SAFETY: as in `start`.
+            unsafe { libc::_exit(status) }
+        }
+    }
+}
+
+/// Waits for the child `pid` and fails unless it exited with status 0.
+pub fn join(pid: Pid) -> Result<()> {
+    loop {
+        match waitpid(pid, None) {
+            Ok(WaitStatus::Exited(_, 0)) => return Ok(()),
+            Ok(WaitStatus::Exited(_, code)) => bail!("child {pid} exited with status {code}"),
+            Ok(other) => bail!("child {pid} ended badly: {other:?}"),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e).with_context(|| format!("waitpid({pid})")),
+        }
+    }
+}
+
+/// The name of a named IPC object for this run: `LAB_IPC_PREFIX` (set by
+/// the checker, e.g. `/lab-123-4-`) followed by `what`. Run by hand, the
+/// prefix is `/lab12-`.
+pub fn ipc_name(what: &str) -> String {
+    let prefix = std::env::var("LAB_IPC_PREFIX").unwrap_or_else(|_| "/lab12-".to_string());
+    format!("{prefix}{what}")
+}
+
+/// Blocks until standard input reaches end of file: the checker's gate.
+/// Run by hand, a program waits here until you press Ctrl-D.
+pub fn hold() {
+    let mut sink = [0u8; 64];
+    let mut stdin = std::io::stdin().lock();
+    loop {
+        match stdin.read(&mut sink) {
+            Ok(0) => return,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return,
+        }
+    }
+}
+
+/// Runs a program's body, printing its error (with context) on failure.
+pub fn main_with(body: impl FnOnce() -> Result<()>) -> ExitCode {
+    let result = body();
+    let _ = std::io::stdout().flush();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// This process's id.
+pub fn me() -> i32 {
+    nix::unistd::getpid().as_raw()
+}
+
+/// Memory shared by this process and every child it forks afterwards
+/// (an anonymous MAP_SHARED mapping, as in lab 05). Unmapped on drop.
+pub struct SharedMemory {
+    ptr: NonNull<c_void>,
+    len: usize,
+}
+
+impl SharedMemory {
+    /// Maps `len` zeroed bytes, aligned to a page.
+    pub fn new(len: usize) -> Result<SharedMemory> {
+        let size = NonZeroUsize::new(len).context("a mapping cannot be empty")?;
+        // SAFETY: a new mapping at an address the kernel picks.
+        let ptr = unsafe {
+            mmap_anonymous(
+                None,
+                size,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_SHARED,
+            )
+        }
+        .with_context(|| format!("mmap of {len} shared bytes"))?;
+        Ok(SharedMemory { ptr, len })
+    }
+
+    /// The first byte.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr().cast()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The 32-bit word at byte `offset` (a multiple of 4), as an atomic.
+    pub fn word(&self, offset: usize) -> &AtomicU32 {
+        assert!(offset % 4 == 0 && offset + 4 <= self.len, "word {offset}");
+        // SAFETY: aligned, inside the mapping, which lives as long as
+        // `self`; any bits are a valid u32.
+        unsafe { &*self.as_ptr().add(offset).cast::<AtomicU32>() }
+    }
+}
+
+impl Drop for SharedMemory {
+    fn drop(&mut self) {
+        // SAFETY: our mapping, and nothing borrows it any more.
+        let _ = unsafe { munmap(self.ptr, self.len) };
+    }
+}
+
+/// Sleeps while `word` still holds `expected`. Returns when woken, when
+/// the word had already changed, or on a signal: always look again.
+/// The word must be in memory shared between the processes (no
+/// FUTEX_PRIVATE_FLAG here, so that the kernel matches it across them).
+pub fn futex_wait(word: &AtomicU32, expected: u32) -> Result<()> {
+    // SAFETY: `word` is a valid, aligned 32-bit word for the whole call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            std::ptr::null::<libc::timespec>(),
+        )
+    };
+    if r == -1 {
+        match Errno::last() {
+            Errno::EAGAIN | Errno::EINTR => {}
+            e => return Err(e).context("futex(FUTEX_WAIT)"),
+        }
+    }
+    Ok(())
+}
+
+/// Wakes every process sleeping in [`futex_wait`] on `word`.
+pub fn futex_wake(word: &AtomicU32) -> Result<()> {
+    // SAFETY: as for futex_wait.
+    let r = unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX) };
+    if r == -1 {
+        return Err(Errno::last()).context("futex(FUTEX_WAKE)");
+    }
+    Ok(())
+}
+
+/// CPU time (user + system) used so far by this process and by every
+/// child it has already waited for.
+pub fn cpu_time() -> Result<Duration> {
+    let mut total = Duration::ZERO;
+    for who in [UsageWho::RUSAGE_SELF, UsageWho::RUSAGE_CHILDREN] {
+        let u = getrusage(who).context("getrusage")?;
+        for t in [u.user_time(), u.system_time()] {
+            total +=
+                Duration::from_secs(t.tv_sec() as u64) + Duration::from_micros(t.tv_usec() as u64);
+        }
+    }
+    Ok(total)
+}
+
+/// Reads the messages of a file made of frames: a 4-byte little-endian
+/// length, then that many bytes.
+pub fn read_frames(path: &str) -> Result<Vec<Vec<u8>>> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {path}"))?;
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let Some(header) = bytes.get(at..at + 4) else {
+            bail!("{path}: a cut length at byte {at}");
+        };
+        let len = u32::from_le_bytes(header.try_into().expect("4 bytes")) as usize;
+        let Some(body) = bytes.get(at + 4..at + 4 + len) else {
+            bail!("{path}: a message of {len} bytes at byte {at} is cut short");
+        };
+        out.push(body.to_vec());
+        at += 4 + len;
+    }
+    Ok(out)
+}
+
+/// Appends one frame to `file`, in one write so that it is either all
+/// there or not at all when the checker looks.
+pub fn write_frame_to(file: &mut std::fs::File, msg: &[u8]) -> Result<()> {
+    let mut frame = Vec::with_capacity(4 + msg.len());
+    frame.extend_from_slice(&(msg.len() as u32).to_le_bytes());
+    frame.extend_from_slice(msg);
+    file.write_all(&frame).context("writing a received message")
+}
+
+// ---------------------------------------------------------------------
+// The floors: what the hardware and the kernel cost with no mechanism.
+// ---------------------------------------------------------------------
+
+/// Memory copy bandwidth, in MB/s (10^6 bytes per second): `count` copies
+/// of `size` bytes from one buffer to another in this process.
+pub fn copy_floor(size: usize, count: usize) -> f64 {
+    let from = vec![0x5au8; size.max(1)];
+    let mut to = vec![0u8; size.max(1)];
+    // Warm up: touch both buffers once so that page faults are not timed.
+    to.copy_from_slice(&from);
+    let start = Instant::now();
+    for i in 0..count {
+        to.copy_from_slice(std::hint::black_box(&from));
+        std::hint::black_box(&mut to)[i % size.max(1)] ^= 1;
+    }
+    let secs = start.elapsed().as_secs_f64().max(1e-9);
+    (size * count) as f64 / secs / 1e6
+}
+
+/// A futex ping-pong between two processes: the parent sets a shared word
+/// to "ping" and wakes the child; the child sets it to "pong" and wakes
+/// the parent. Returns one sample per round trip, and the CPU time the
+/// two processes used for all of them.
+pub fn futex_floor(count: usize) -> Result<(Vec<Duration>, Duration)> {
+    const PING: u32 = 1;
+    const PONG: u32 = 2;
+    let page = SharedMemory::new(4096)?;
+    let cpu_before = cpu_time()?;
+    let child = start(|| {
+        let word = page.word(0);
+        for _ in 0..count {
+            while word.load(Ordering::Acquire) != PING {
+                futex_wait(word, PONG)?;
+            }
+            word.store(PONG, Ordering::Release);
+            futex_wake(word)?;
+        }
+        Ok(())
+    })?;
+    let word = page.word(0);
+    word.store(PONG, Ordering::Release);
+    let mut samples = Vec::with_capacity(count);
+    for _ in 0..count {
+        let t = Instant::now();
+        word.store(PING, Ordering::Release);
+        futex_wake(word)?;
+        while word.load(Ordering::Acquire) != PONG {
+            futex_wait(word, PING)?;
+        }
+        samples.push(t.elapsed());
+    }
+    join(child)?;
+    let cpu = cpu_time()? - cpu_before;
+    Ok((samples, cpu))
+}
+
+// ---------------------------------------------------------------------
+// The report: a table on stdout, bars, and a CSV file.
+// ---------------------------------------------------------------------
+
+/// One line of results: the floor or a mechanism.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub name: String,
+    /// Round trips of a small message, and its size.
+    pub messages: usize,
+    pub small_bytes: usize,
+    pub median_ns: u64,
+    pub p99_ns: u64,
+    /// Large messages sent one way, and their size.
+    pub large_bytes: usize,
+    pub mb_per_s: f64,
+    /// CPU time of both processes per round trip.
+    pub cpu_ns_per_msg: u64,
+}
+
+/// The columns of the CSV file, in order.
+pub const CSV_HEADER: &str = "name,messages,small_bytes,median_ns,p99_ns,latency_ratio,large_bytes,mb_per_s,throughput_ratio,cpu_ns_per_msg,cpu_ratio";
+
+fn ratio(x: f64, floor: f64) -> f64 {
+    if floor > 0.0 { x / floor } else { 0.0 }
+}
+
+/// The CSV text: the floor first, then every mechanism, each figure with
+/// its ratio to the floor.
+pub fn csv(floor: &Row, rows: &[Row]) -> String {
+    let mut out = format!("{CSV_HEADER}\n");
+    for r in std::iter::once(floor).chain(rows) {
+        out.push_str(&format!(
+            "{},{},{},{},{},{:.3},{},{:.1},{:.3},{},{:.3}\n",
+            r.name,
+            r.messages,
+            r.small_bytes,
+            r.median_ns,
+            r.p99_ns,
+            ratio(r.median_ns as f64, floor.median_ns as f64),
+            r.large_bytes,
+            r.mb_per_s,
+            ratio(r.mb_per_s, floor.mb_per_s),
+            r.cpu_ns_per_msg,
+            ratio(r.cpu_ns_per_msg as f64, floor.cpu_ns_per_msg as f64),
+        ));
+    }
+    out
+}
+
+fn micros(ns: u64) -> String {
+    format!("{:.1}", ns as f64 / 1000.0)
+}
+
+fn bar(value: f64, max: f64, width: usize) -> String {
+    let n = if max > 0.0 {
+        ((value / max) * width as f64).round() as usize
+    } else {
+        0
+    };
+    "#".repeat(n.clamp(1, width))
+}
+
+/// The table and the bar charts, as the harness prints them.
+pub fn table(floor: &Row, rows: &[Row]) -> String {
+    let mut out = String::new();
+    let small = rows.first().map_or(0, |r| r.small_bytes);
+    out.push_str(&format!(
+        "{} round trips of {} bytes; {} one-way messages of {} bytes\n\n",
+        floor.messages, small, floor.messages, floor.large_bytes
+    ));
+    out.push_str(&format!(
+        "{:<8} {:>9} {:>9} {:>6}   {:>9} {:>6}   {:>9} {:>6}\n",
+        "", "median", "p99", "x", "MB/s", "x", "CPU/msg", "x"
+    ));
+    out.push_str(&format!(
+        "{:<8} {:>9} {:>9} {:>6}   {:>9} {:>6}   {:>9} {:>6}\n",
+        "", "(us)", "(us)", "floor", "", "floor", "(us)", "floor"
+    ));
+    for r in std::iter::once(floor).chain(rows) {
+        out.push_str(&format!(
+            "{:<8} {:>9} {:>9} {:>6.2}   {:>9.0} {:>6.2}   {:>9} {:>6.2}\n",
+            r.name,
+            micros(r.median_ns),
+            micros(r.p99_ns),
+            ratio(r.median_ns as f64, floor.median_ns as f64),
+            r.mb_per_s,
+            ratio(r.mb_per_s, floor.mb_per_s),
+            micros(r.cpu_ns_per_msg),
+            ratio(r.cpu_ns_per_msg as f64, floor.cpu_ns_per_msg as f64),
+        ));
+    }
+    let max_lat = rows.iter().map(|r| r.median_ns).max().unwrap_or(1) as f64;
+    out.push_str("\nround-trip latency, median (shorter is better)\n");
+    for r in std::iter::once(floor).chain(rows) {
+        out.push_str(&format!(
+            "{:<8} {:<40} {} us\n",
+            r.name,
+            bar(r.median_ns as f64, max_lat, 40),
+            micros(r.median_ns)
+        ));
+    }
+    let max_bw = std::iter::once(floor)
+        .chain(rows)
+        .map(|r| r.mb_per_s)
+        .fold(0.0, f64::max);
+    out.push_str(&format!(
+        "\nthroughput of {}-byte messages (longer is better; floor = memcpy)\n",
+        floor.large_bytes
+    ));
+    for r in std::iter::once(floor).chain(rows) {
+        out.push_str(&format!(
+            "{:<8} {:<40} {:.0} MB/s\n",
+            r.name,
+            bar(r.mb_per_s, max_bw, 40),
+            r.mb_per_s
+        ));
+    }
+    out
+}
