@@ -770,7 +770,7 @@ fn priorities_overtake(run: &mut Run) -> Outcome {
         .collect();
     let mut expected = sent.clone();
     // Stable: within one priority, the order sent.
-    expected.sort_by(|a, b| b.0.cmp(&a.0));
+    expected.sort_by_key(|job| std::cmp::Reverse(job.0));
     if got != expected {
         let show = |v: &[(u32, String)]| {
             v.iter()
@@ -780,7 +780,11 @@ fn priorities_overtake(run: &mut Run) -> Outcome {
         };
         return Err(Failure::wrong(
             format!("the jobs highest priority first: {}", show(&expected)),
-            format!("{}", if got.is_empty() { "no `priority=P message=M` line".to_string() } else { show(&got) }),
+            if got.is_empty() {
+                "no `priority=P message=M` line".to_string()
+            } else {
+                show(&got)
+            },
         )
         .because("mq_receive hands out the oldest message of the highest priority; keep the messages in the order received, with the priority it reports"));
     }

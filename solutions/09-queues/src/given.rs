@@ -122,6 +122,7 @@ pub fn mq_limit(name: &str) -> Result<i64> {
         .with_context(|| format!("{path} holds {text:?}, not a number"))
 }
 
+// ANCHOR: semaphore
 /// A POSIX semaphore that works between processes: it must live in memory
 /// that the processes share (a `MAP_SHARED` mapping), and be initialised
 /// there once with [`Semaphore::init`] before any process uses it.
@@ -167,6 +168,7 @@ impl Semaphore {
         Errno::result(r).context("sem_post")?;
         Ok(())
     }
+    // ANCHOR_END: semaphore
 
     /// The permits available now (for messages and tests only: it may
     /// change the moment after).

@@ -7,7 +7,7 @@
 //! Usage: `ring PRODUCERS CONSUMERS CAPACITY`
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -30,24 +30,26 @@ fn produce(ring: &Ring, input: &str) -> Result<usize> {
 }
 
 fn consume(ring: &Ring, output: &str) -> Result<usize> {
-    let mut out = File::create(output).with_context(|| format!("creating {output}"))?;
+    let file = File::create(output).with_context(|| format!("creating {output}"))?;
+    let mut out = BufWriter::new(file);
     let mut taken = 0;
-    let mut line = Vec::with_capacity(queues::SLOT_BYTES + 1);
     loop {
+        // About to wait for a message? Write out what we have first, so
+        // that what was taken is on disk even if we wait forever.
+        if ring.is_empty()? {
+            out.flush().with_context(|| format!("writing {output}"))?;
+        }
         let message = ring.pop()?;
         // The empty message is the stop sign: one for each consumer.
         if message.is_empty() {
-            return Ok(taken);
+            break;
         }
-        // Written at once, unbuffered: what was taken is on disk even if
-        // this consumer never finishes.
-        line.clear();
-        line.extend_from_slice(&message);
-        line.push(b'\n');
-        out.write_all(&line)
-            .with_context(|| format!("writing {output}"))?;
+        out.write_all(&message)?;
+        out.write_all(b"\n")?;
         taken += 1;
     }
+    out.flush().with_context(|| format!("writing {output}"))?;
+    Ok(taken)
 }
 
 fn child(what: &str, work: impl FnOnce() -> Result<usize>) -> i32 {
