@@ -118,8 +118,8 @@ pub static LAB: Lab = Lab {
         Scenario {
             name: "ring-every-message-once",
             points: 3,
-            limit: Duration::from_secs(25),
-            does: "writes some 60 000 numbered, checksummed messages for 3 or 4 producers, spreads the producers over the CPUs, and runs `ring` with 2 or 3 consumers",
+            limit: Duration::from_secs(40),
+            does: "writes some 40 000 numbered, checksummed messages for 3 or 4 producers, spreads the producers over the CPUs, and runs `ring` with 2 or 3 consumers",
             expects: "every message in the consumers' files exactly once, intact, and the program to exit 0",
             hints: &[
                 "Two semaphores count: `free` slots (producers take one before writing) and `used` slots (consumers take one before reading).",
@@ -1072,7 +1072,7 @@ fn output_bytes(run: &Run, consumers: usize) -> u64 {
 /// Waits for `ring` to exit while its consumers make progress; gives up
 /// when nothing new was written for a while. `None` if it stalled.
 fn wait_with_progress(run: &Run, ring: &mut Proc, consumers: usize) -> Option<Exit> {
-    const STALL: Duration = Duration::from_secs(5);
+    const STALL: Duration = Duration::from_secs(8);
     let mut last = output_bytes(run, consumers);
     let mut since = Instant::now();
     loop {
@@ -1170,7 +1170,7 @@ fn ring_every_message_once(run: &mut Run) -> Outcome {
     let producers = run.rng.random_range(3..=4);
     let consumers = run.rng.random_range(2..=3);
     let capacity = run.rng.random_range(8..=32);
-    let per = 60_000 / producers;
+    let per = 40_000 / producers;
     let sent = write_inputs(run, producers, (per - 500, per + 500))?;
     let args = [producers, consumers, capacity].map(|n| n.to_string());
     let mut ring = run.spawn("ring", &args)?;
