@@ -130,6 +130,23 @@ impl Capture {
         }
     }
 
+    /// Waits until the stream ends (the writer exited or closed it), or
+    /// the deadline passes; then everything captured.
+    pub fn text_at_end(&self, deadline: Instant) -> String {
+        {
+            let (lock, cvar) = &*self.0;
+            let mut s = lock.lock().unwrap();
+            while !s.eof {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                s = cvar.wait_timeout(s, deadline - now).unwrap().0;
+            }
+        }
+        self.text()
+    }
+
     /// Everything captured so far.
     pub fn text(&self) -> String {
         let s = self.0.0.lock().unwrap();

@@ -10,6 +10,7 @@ mod fifo;
 mod fork;
 mod locks;
 mod pipe;
+mod queues;
 mod select;
 mod semaphores;
 mod shared_memory;
@@ -50,6 +51,7 @@ pub static ALL: &[&Lab] = &[
     &locks::LAB,
     &semaphores::LAB,
     &deadlock::LAB,
+    &queues::LAB,
     &unix_sockets::LAB,
     &signals::LAB,
     &showdown::LAB,
