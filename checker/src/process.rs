@@ -130,20 +130,9 @@ impl Capture {
         }
     }
 
-    /// Waits until the stream ends (the writer exited or closed it), or
-    /// the deadline passes; then everything captured.
+    /// Everything, once the stream is closed (or `deadline` passes).
     pub fn text_at_end(&self, deadline: Instant) -> String {
-        {
-            let (lock, cvar) = &*self.0;
-            let mut s = lock.lock().unwrap();
-            while !s.eof {
-                let now = Instant::now();
-                if now >= deadline {
-                    break;
-                }
-                s = cvar.wait_timeout(s, deadline - now).unwrap().0;
-            }
-        }
+        self.wait_closed(deadline);
         self.text()
     }
 

@@ -106,13 +106,12 @@ mod tests {
 
     #[test]
     fn every_lab_is_declared_consistently() {
-        // Strictly increasing for now, while labs are written in parallel;
-        // once all of them are merged this can check `i + 1` again.
         for (i, lab) in ALL.iter().enumerate() {
-            // In order; a number may be missing while a lab is being written.
-            if i > 0 {
-                assert!(lab.number > ALL[i - 1].number, "labs are numbered in order");
-            }
+            assert_eq!(
+                lab.number as usize,
+                i + 1,
+                "labs are numbered 1, 2, 3 ... in order"
+            );
             assert!(!lab.scenarios.is_empty());
             let mut names: Vec<_> = lab.scenarios.iter().map(|s| s.name).collect();
             names.sort();
