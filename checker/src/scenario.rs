@@ -323,6 +323,20 @@ pub fn fields(line: &str) -> HashMap<&str, &str> {
         .collect()
 }
 
+/// Quotes what a program printed, the first few lines of it, for a report.
+pub fn quote_lines(lines: &[String]) -> String {
+    if lines.is_empty() {
+        return "nothing".into();
+    }
+    let shown: Vec<String> = lines.iter().take(6).map(|l| format!("`{l}`")).collect();
+    let more = if lines.len() > 6 {
+        format!(" and {} more lines", lines.len() - 6)
+    } else {
+        String::new()
+    };
+    format!("{}{more}", shown.join(", "))
+}
+
 /// The number after `key=` in `line`.
 pub fn field_num(line: &str, key: &str) -> Option<i64> {
     fields(line).get(key).and_then(|v| v.parse().ok())

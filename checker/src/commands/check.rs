@@ -19,13 +19,10 @@ pub fn run(
     format: Format,
     scenario: Option<&str>,
 ) -> Result<Verdict> {
-    let labs: Vec<&'static Lab> = if all {
+    let labs = if all {
         labs::ALL.to_vec()
     } else {
-        names
-            .iter()
-            .map(|n| labs::find(n))
-            .collect::<Result<_, _>>()?
+        labs::select(names)?
     };
     if let Some(name) = scenario {
         for lab in &labs {

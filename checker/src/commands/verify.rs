@@ -19,14 +19,7 @@ const OK: Style = AnsiColor::Green.on_default().bold();
 const BAD: Style = AnsiColor::Red.on_default().bold();
 
 pub fn run(names: &[String], jobs: usize) -> Result<Verdict> {
-    let labs: Vec<&'static Lab> = if names.is_empty() {
-        labs::ALL.to_vec()
-    } else {
-        names
-            .iter()
-            .map(|n| labs::find(n))
-            .collect::<Result<_, _>>()?
-    };
+    let labs = labs::select(names)?;
     if labs.len() > 1 && jobs > 1 {
         return run_in_parallel(&labs, jobs);
     }

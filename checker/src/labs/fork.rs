@@ -15,7 +15,7 @@ use rand::seq::SliceRandom;
 use crate::labs::Lab;
 use crate::procfs;
 use crate::sandbox::checker_pid;
-use crate::scenario::{Failure, Fixture, Outcome, Run, Scenario, field_num};
+use crate::scenario::{Failure, Fixture, Outcome, Run, Scenario, field_num, quote_lines};
 
 pub static LAB: Lab = Lab {
     number: 1,
@@ -198,19 +198,6 @@ fn expect_line(lines: &[String], wanted: &str, program: &str) -> Outcome {
             format!("it printed {}", quote_lines(lines)),
         ))
     }
-}
-
-fn quote_lines(lines: &[String]) -> String {
-    if lines.is_empty() {
-        return "nothing more".into();
-    }
-    let shown: Vec<String> = lines.iter().take(8).map(|l| format!("`{l}`")).collect();
-    let more = if lines.len() > 8 {
-        format!(" and {} more lines", lines.len() - 8)
-    } else {
-        String::new()
-    };
-    format!("{}{more}", shown.join(", "))
 }
 
 fn returns_twice(run: &mut Run) -> Outcome {

@@ -76,6 +76,15 @@ impl fmt::Display for UnknownLab {
 
 impl std::error::Error for UnknownLab {}
 
+/// The labs named (each by any of its names), or all of them if `names`
+/// is empty.
+pub fn select(names: &[String]) -> Result<Vec<&'static Lab>, UnknownLab> {
+    if names.is_empty() {
+        return Ok(ALL.to_vec());
+    }
+    names.iter().map(|n| find(n)).collect()
+}
+
 /// Finds a lab by `3`, `03`, `fifo` or `03-fifo`.
 pub fn find(name: &str) -> Result<&'static Lab, UnknownLab> {
     let wanted = name.trim().trim_end_matches('/');

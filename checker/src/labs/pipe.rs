@@ -21,7 +21,7 @@ use crate::labs::Lab;
 use crate::process::{Exit, Proc, Waited};
 use crate::procfs;
 use crate::sandbox::checker_pid;
-use crate::scenario::{Failure, Fixture, Outcome, Run, Scenario, field_num};
+use crate::scenario::{Failure, Fixture, Outcome, Run, Scenario, field_num, quote_lines};
 
 pub static LAB: Lab = Lab {
     number: 2,
@@ -417,26 +417,13 @@ fn expect_child(pid: i32, parent: i32, who: &str) -> Outcome {
     }
 }
 
-fn quote(lines: &[String]) -> String {
-    if lines.is_empty() {
-        return "nothing".into();
-    }
-    let shown: Vec<String> = lines.iter().take(6).map(|l| format!("`{l}`")).collect();
-    let more = if lines.len() > 6 {
-        format!(" and {} more lines", lines.len() - 6)
-    } else {
-        String::new()
-    };
-    format!("{}{more}", shown.join(", "))
-}
-
 fn expect_line_in(lines: &[String], wanted: &str) -> Outcome {
     if lines.iter().any(|l| l.trim_end() == wanted) {
         Ok(())
     } else {
         Err(Failure::wrong(
             format!("a line `{wanted}`"),
-            format!("the program printed {}", quote(lines)),
+            format!("the program printed {}", quote_lines(lines)),
         ))
     }
 }
@@ -550,7 +537,7 @@ fn parent_to_child(run: &mut Run) -> Outcome {
     else {
         return Err(Failure::wrong(
             format!("the child to print `{header}` and the message"),
-            format!("the program printed {}", quote(&rest)),
+            format!("the program printed {}", quote_lines(&rest)),
         ));
     };
     if rest[at] != header {
@@ -567,8 +554,8 @@ fn parent_to_child(run: &mut Run) -> Outcome {
         .collect();
     if printed != lines {
         return Err(Failure::wrong(
-            format!("the child to print the message {}", quote(&lines)),
-            format!("it printed {}", quote(&printed)),
+            format!("the child to print the message {}", quote_lines(&lines)),
+            format!("it printed {}", quote_lines(&printed)),
         ));
     }
     expect_line_in(&rest, &format!("parent: child {child} exited with 0"))?;
@@ -626,7 +613,7 @@ fn more_than_a_pipe_holds(run: &mut Run) -> Outcome {
     let Some(child_line) = rest.iter().find(|l| l.starts_with("child pid=")) else {
         return Err(Failure::wrong(
             "a line `child pid=C ppid=P sending in.bin`",
-            format!("the program printed {}", quote(&rest)),
+            format!("the program printed {}", quote_lines(&rest)),
         ));
     };
     let child = field_num(child_line, "pid").unwrap_or(-1);
@@ -809,7 +796,7 @@ fn exec_inherits_only_stdio(run: &mut Run) -> Outcome {
     if rest.first().map(|l| l.trim()) != Some(k.to_string().as_str()) {
         return Err(Failure::wrong(
             format!("`wc -l` to print {k}, the lines the checker sent through `cat`"),
-            format!("the program printed {}", quote(&rest)),
+            format!("the program printed {}", quote_lines(&rest)),
         ));
     }
     expect_line_in(&rest, "left: cat exited with 0")?;
@@ -830,7 +817,7 @@ fn sigpipe_default_after_exec(run: &mut Run) -> Outcome {
     if rest.first().map(String::as_str) != Some("y") {
         return Err(Failure::wrong(
             "`head -n 1` to print `y`",
-            format!("the program printed {}", quote(&rest)),
+            format!("the program printed {}", quote_lines(&rest)),
         ));
     }
     let wanted = "left: yes killed by SIGPIPE";
@@ -1080,7 +1067,7 @@ fn reader_gone_epipe(run: &mut Run) -> Outcome {
     let Some(epipe) = rest.iter().find(|l| l.starts_with("writer: EPIPE after ")) else {
         return Err(Failure::wrong(
             "`writer: EPIPE after N bytes: the reader is gone`",
-            format!("the program printed {}", quote(&rest)),
+            format!("the program printed {}", quote_lines(&rest)),
         ));
     };
     let written = epipe

@@ -27,7 +27,7 @@ use rand::distr::Alphanumeric;
 use crate::labs::Lab;
 use crate::process::{Exit, Proc};
 use crate::procfs;
-use crate::scenario::{Failure, Fixture, Outcome, Run, Scenario, field_num};
+use crate::scenario::{Failure, Fixture, Outcome, Run, Scenario, field_num, quote_lines};
 
 pub static LAB: Lab = Lab {
     number: 5,
@@ -302,19 +302,6 @@ fn peek_words(pid: i32, addr: u64, n: usize) -> Option<Vec<u64>> {
 
 fn texts(lines: Vec<crate::process::Line>) -> Vec<String> {
     lines.into_iter().map(|l| l.text).collect()
-}
-
-fn quote_lines(lines: &[String]) -> String {
-    if lines.is_empty() {
-        return "nothing".into();
-    }
-    let shown: Vec<String> = lines.iter().take(6).map(|l| format!("`{l}`")).collect();
-    let more = if lines.len() > 6 {
-        format!(" and {} more lines", lines.len() - 6)
-    } else {
-        String::new()
-    };
-    format!("{}{more}", shown.join(", "))
 }
 
 fn average(grades: &[u32]) -> f64 {
