@@ -306,22 +306,23 @@ fn stalled(run: &Run, expected: String, happened: String) -> Failure {
     f
 }
 
-/// Named queues still there: what /dev/mqueue shows under the prefix,
-/// and any of `names` that still opens.
+/// Which of `names` (queues the program should have removed) are still
+/// there: seen in /dev/mqueue where that is mounted, or still opening.
+/// Queues of the checker's own are not in `names`, so they do not count.
 fn left_behind(run: &Run, names: &[String]) -> Vec<String> {
-    let mut found: Vec<String> = run
+    let shown: Vec<String> = run
         .sandbox
         .ipc_objects()
         .iter()
         .map(|p| p.display().to_string())
         .collect();
-    for name in names {
-        let shown = format!("/dev/mqueue{name}");
-        if exists(name) && !found.contains(&shown) {
-            found.push(shown);
-        }
-    }
-    found
+    names
+        .iter()
+        .map(|name| format!("/dev/mqueue{name}"))
+        .zip(names)
+        .filter(|(path, name)| shown.contains(path) || exists(name))
+        .map(|(path, _)| path)
+        .collect()
 }
 
 fn expect_nothing_left(run: &Run, names: &[String], who: &str, fix: &str) -> Outcome {
