@@ -126,11 +126,11 @@ pub fn stage(tree: &Tree, lab: &Lab, patch: Option<&Path>) -> Result<Staged> {
         &root.join("Cargo.toml"),
         workspace_manifest(&course, &member)?.as_bytes(),
     )?;
-    let lock = root.join("Cargo.lock");
-    if !lock.exists() {
-        if let Ok(bytes) = fs::read(course.join("Cargo.lock")) {
-            write_if_changed(&lock, &bytes)?;
-        }
+    // The course's lock file, every time: the versions are the course's,
+    // and a copy taken once could outlive a change to them. (Cargo trims
+    // the copy to the one lab; that costs nothing and rebuilds nothing.)
+    if let Ok(bytes) = fs::read(course.join("Cargo.lock")) {
+        write_if_changed(&root.join("Cargo.lock"), &bytes)?;
     }
     write_if_changed(
         &dest.join("Cargo.toml"),
