@@ -491,6 +491,24 @@ mod tests {
         assert_eq!(names(&["1", "2", "3"]), "1, 2 and 3");
     }
 
+    /// What the report says of `pid`, a child of this test, once it is
+    /// blocked in read() (or after two seconds).
+    fn once_blocked_in_read(pid: i32) -> String {
+        let me = std::process::id() as i32;
+        let mut sentence = String::new();
+        for _ in 0..200 {
+            let procs = procfs::descendants(me);
+            if let Some(s) = procs.iter().find(|s| s.pid == pid) {
+                sentence = where_blocked(s, &procs, pid, me);
+                if sentence.contains("read()") {
+                    break;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        sentence
+    }
+
     #[test]
     fn names_the_fifo_a_reader_waits_on() {
         use std::os::unix::fs::OpenOptionsExt;
@@ -511,19 +529,7 @@ mod tests {
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
-        let me = std::process::id() as i32;
-        let pid = cat.id() as i32;
-        let mut sentence = String::new();
-        for _ in 0..200 {
-            let procs = procfs::descendants(me);
-            if let Some(s) = procs.iter().find(|s| s.pid == pid) {
-                sentence = where_blocked(s, &procs, pid, me);
-                if sentence.contains("read()") {
-                    break;
-                }
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        let sentence = once_blocked_in_read(cat.id() as i32);
         drop(writer);
         drop(_reader);
         cat.wait().unwrap();
@@ -547,19 +553,7 @@ mod tests {
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
-        let me = std::process::id() as i32;
-        let pid = cat.id() as i32;
-        let mut sentence = String::new();
-        for _ in 0..200 {
-            let procs = procfs::descendants(me);
-            if let Some(s) = procs.iter().find(|s| s.pid == pid) {
-                sentence = where_blocked(s, &procs, pid, me);
-                if sentence.contains("read()") {
-                    break;
-                }
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        let sentence = once_blocked_in_read(cat.id() as i32);
         drop(cat.stdin.take());
         cat.wait().unwrap();
         assert!(
