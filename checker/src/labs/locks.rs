@@ -211,15 +211,34 @@ fn release_workers<T>(
     }
 }
 
+const NOT_SHARED: &str = "A pthread mutex that is not marked PTHREAD_PROCESS_SHARED waits on a futex private to its own \
+     process, so an unlock in another process never wakes it: set the attribute with \
+     pthread_mutexattr_setpshared before pthread_mutex_init";
+
 /// Waits for the program to exit with status 0. A hang with workers asleep
 /// in futex() is the classic mutex that is not process-shared.
 fn finish(run: &Run, p: &mut Proc, workers: &[i32]) -> Outcome {
     match p.wait(run.deadline) {
         Ok(Exit::Code(0)) => Ok(()),
-        Ok(other) => Err(Failure::wrong(
-            format!("{} to exit with status 0", p.name),
-            format!("it ended with {other}"),
-        )),
+        Ok(other) => {
+            let failure = Failure::wrong(
+                format!("{} to exit with status 0", p.name),
+                format!("it ended with {other}"),
+            );
+            // The same bug, caught by glibc instead of hanging: a lock taken
+            // in one process looks owned by a stranger in another.
+            let stderr = p
+                .captures()
+                .1
+                .text_at_end(std::time::Instant::now() + Duration::from_secs(1));
+            Err(if stderr.contains("pthread_mutex_lock") {
+                failure.because(format!(
+                    "{NOT_SHARED}; glibc noticed and aborted the workers"
+                ))
+            } else {
+                failure
+            })
+        }
         Err(_) => {
             let in_futex: Vec<i32> = workers
                 .iter()
@@ -236,10 +255,7 @@ fn finish(run: &Run, p: &mut Proc, workers: &[i32]) -> Outcome {
                 failure
             } else {
                 failure.because(format!(
-                    "workers {in_futex:?} sleep in futex(), waiting for a lock that another process released long ago. \
-                     A pthread mutex that is not marked PTHREAD_PROCESS_SHARED waits on a futex private to its own \
-                     process, so an unlock in another process never wakes it: set the attribute with \
-                     pthread_mutexattr_setpshared before pthread_mutex_init"
+                    "workers {in_futex:?} sleep in futex(), waiting for a lock that another process released long ago. {NOT_SHARED}"
                 ))
             })
         }
