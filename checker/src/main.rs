@@ -16,6 +16,7 @@ mod runner;
 mod sandbox;
 mod scenario;
 mod stage;
+mod usage;
 
 use std::process::ExitCode;
 

@@ -22,6 +22,7 @@ use crate::process::{Proc, Waited};
 use crate::procfs;
 use crate::sandbox::checker_pid;
 use crate::scenario::{Failure, Fixture, Outcome, Run, Scenario};
+use crate::usage::Usage;
 
 pub static LAB: Lab = Lab {
     number: 4,
@@ -150,8 +151,6 @@ const LATENCY: Duration = Duration::from_millis(500);
 const IDLE_SHARE: f64 = 0.05;
 /// The CPU share above which a program that misses a line is spinning.
 const SPINNING_SHARE: f64 = 0.25;
-/// The share of wall time spent running or runnable that means "never sleeps".
-const NEVER_SLEPT: f64 = 0.8;
 /// The shortest stretch over which the CPU share is measured.
 const CPU_WINDOW: Duration = Duration::from_millis(1000);
 /// `O_NONBLOCK` in the flags of `/proc/PID/fdinfo/FD`.
@@ -798,54 +797,6 @@ fn unread(pipe: &File) -> Option<usize> {
         )
     };
     (r == 0).then_some(n as usize)
-}
-
-/// A program's CPU use at one moment, or over a stretch of time.
-#[derive(Clone, Copy)]
-struct Usage {
-    at: Instant,
-    wall: Duration,
-    /// utime + stime, from /proc/PID/stat.
-    cpu: Duration,
-    /// Time on a CPU plus time waiting for one, from /proc/PID/schedstat.
-    busy: Option<Duration>,
-}
-
-impl Usage {
-    fn of(pid: i32) -> Usage {
-        Usage {
-            at: Instant::now(),
-            wall: Duration::ZERO,
-            cpu: procfs::cpu_time(pid).unwrap_or_default(),
-            busy: procfs::sched_times(pid).map(|(ran, queued)| ran + queued),
-        }
-    }
-
-    fn since(&self, earlier: &Usage) -> Usage {
-        Usage {
-            at: self.at,
-            wall: self.at.duration_since(earlier.at),
-            cpu: self.cpu.saturating_sub(earlier.cpu),
-            busy: self
-                .busy
-                .zip(earlier.busy)
-                .map(|(b, e)| b.saturating_sub(e)),
-        }
-    }
-
-    fn cpu_share(&self) -> f64 {
-        self.cpu.as_secs_f64() / self.wall.as_secs_f64().max(1e-3)
-    }
-
-    /// Running or runnable nearly all the time: on a loaded machine a
-    /// spinning loop gets little CPU, but it never sleeps either.
-    fn never_slept(&self) -> bool {
-        self.busy.is_some_and(|b| {
-            self.wall >= Duration::from_millis(300)
-                && b.as_secs_f64() > NEVER_SLEPT * self.wall.as_secs_f64()
-                && self.cpu_share() > 0.005
-        })
-    }
 }
 
 fn list(fds: &[usize]) -> String {

@@ -22,6 +22,7 @@ use rand::{Rng, RngCore};
 use crate::labs::Lab;
 use crate::procfs;
 use crate::scenario::{Failure, Fixture, Outcome, Run, Scenario, field_num};
+use crate::usage::Usage;
 
 pub static LAB: Lab = Lab {
     number: 12,
@@ -87,11 +88,12 @@ pub static LAB: Lab = Lab {
             name: "ring-carries-every-byte",
             points: 3,
             limit: Duration::from_secs(12),
-            does: "runs `relay ring` with random messages, some larger than the ring itself, echoed and then streamed",
-            expects: "a shared mapping in the parent, and every message back as sent, even when the ring fills up",
+            does: "runs `relay ring` with random messages, some larger than the ring itself, echoed and then streamed, and watches the child's CPU time while it waits at the gate",
+            expects: "a shared mapping in the parent, a child that sleeps while it waits, and every message back as sent, even when the ring fills up",
             hints: &[
                 "The writer copies at most the free room (RING_DATA minus head - tail), publishes the new head, and waits for the tail to move when the ring is full.",
                 "Wake-ups: the sleeper raises its flag, then looks once more before futex_wait; the other side stores first, then looks at the flag and calls futex_wake.",
+                "Before sleeping, `given::spin_while(word, seen)` looks for a few microseconds; if the word changed, return with no system call. Never loop on the word without sleeping: an idle ring must not burn a CPU.",
                 "A message larger than the ring goes through in pieces: the writer fills the ring, sleeps, and goes on as the reader empties it.",
             ],
             max_procs: 6,
@@ -137,6 +139,11 @@ pub static LAB: Lab = Lab {
             name: "ring-never-wakes",
             caught_by: "ring-carries-every-byte",
             says: "futex_wake",
+        },
+        Fixture {
+            name: "ring-spins-forever",
+            caught_by: "ring-carries-every-byte",
+            says: "spins",
         },
         Fixture {
             name: "harness-invents-numbers",
@@ -259,6 +266,10 @@ fn carries(run: &mut Run, mech: &'static str) -> Outcome {
         ));
     }
     expect_holds(run, parent, mech)?;
+    if mech == "ring" {
+        let child = field_num(&line, "child").unwrap_or(-1) as i32;
+        expect_sleeping(run, child)?;
+    }
     p.close_stdin();
     let waited = run.wait(&mut p).map_err(|f| with_hang_cause(f, mech));
 
@@ -393,6 +404,38 @@ fn expect_holds(run: &Run, pid: i32, mech: &str) -> Outcome {
             capitalised(mech)
         )))
     }
+}
+
+/// How long the checker watches the ring's child wait for its first
+/// message, and the CPU share above which it is spinning, not sleeping.
+const SLEEP_WINDOW: Duration = Duration::from_millis(400);
+const SPINNING_SHARE: f64 = 0.25;
+
+/// While the parent holds at the gate, the child waits for its first
+/// message: after a few microseconds of looking, it must sleep.
+fn expect_sleeping(run: &Run, child: i32) -> Outcome {
+    let before = Usage::of(child);
+    std::thread::sleep(SLEEP_WINDOW.min(run.deadline.saturating_duration_since(Instant::now())));
+    let spent = Usage::of(child).since(&before);
+    if spent.cpu_share() <= SPINNING_SHARE && !spent.never_slept() {
+        return Ok(());
+    }
+    Err(Failure::wrong(
+        format!(
+            "the child (pid {child}), waiting for a message that has not been sent yet, to sleep \
+             in futex_wait and use almost no CPU"
+        ),
+        format!(
+            "it used {} ms of CPU in {} ms",
+            spent.cpu.as_millis(),
+            spent.wall.as_millis()
+        ),
+    )
+    .because(
+        "the ring spins without end: wait_for_change keeps looking at the counter instead of \
+         sleeping. Look for a few microseconds at most (given::spin_while), then raise the flag \
+         and sleep in futex_wait: an idle reader must not burn a CPU",
+    ))
 }
 
 fn capitalised(s: &str) -> String {

@@ -345,9 +345,11 @@ pub const WRITER_SLEEPS: usize = 192;
 /// or the other side sees the flag and wakes it. No wake-up is lost, and
 /// no system call is made when nobody sleeps.
 pub fn wait_for_change(word: &AtomicU32, seen: u32, flag: &AtomicU32) -> Result<()> {
-    // TODO: raise `flag` (store 1, SeqCst), then while `word` still holds
-    // `seen` (load SeqCst), `futex_wait(word, seen)`; lower `flag` after.
-    // The flag tells the other side to call futex_wake.
+    // TODO: first `given::spin_while(word, seen)`: if the word changes
+    // within a few microseconds, return at once, with no system call.
+    // Otherwise raise `flag` (store 1, SeqCst), then while `word` still
+    // holds `seen` (load SeqCst), `futex_wait(word, seen)`; lower `flag`
+    // after. The flag tells the other side to call futex_wake.
     let _ = (word, seen, flag);
     todo!("wait_for_change: raise the flag, then futex_wait while nothing changed")
 }

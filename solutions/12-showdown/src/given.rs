@@ -10,11 +10,13 @@ use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::ExitCode;
 use std::ptr::NonNull;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use nix::errno::Errno;
+use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
 use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous, munmap};
 use nix::sys::resource::{UsageWho, getrusage};
 use nix::sys::wait::{WaitStatus, waitpid};
@@ -31,7 +33,8 @@ pub fn start(work: impl FnOnce() -> Result<()>) -> Result<Pid> {
     match unsafe { fork() }.context("fork")? {
         ForkResult::Parent { child } => Ok(child),
         ForkResult::Child => {
-            let status = match catch_unwind(AssertUnwindSafe(work)) {
+            let run = || pin_child().and_then(|()| work());
+            let status = match catch_unwind(AssertUnwindSafe(run)) {
                 Ok(Ok(())) => 0,
                 Ok(Err(e)) => {
                     eprintln!("error in child {}: {e:#}", me());
@@ -69,6 +72,7 @@ pub fn connect(
         }
         ForkResult::Child => {
             let run = || -> Result<()> {
+                pin_child()?;
                 let mut end = prepared
                     .open(Side::Child)
                     .with_context(|| format!("opening the child's end of a {}", mech.name()))?;
@@ -86,6 +90,44 @@ pub fn connect(
             // SAFETY: as in `start`.
             unsafe { libc::_exit(status) }
         }
+    }
+}
+
+/// The CPUs chosen by [`pin_two_cores`]: this process's, and its children's.
+static CPUS: OnceLock<(usize, usize)> = OnceLock::new();
+
+/// For measurements: keeps this process on one CPU, and every child that
+/// [`start`] or [`connect`] forks from now on on another one. Each run
+/// then measures the same thing, two processes on two cores, instead of
+/// whatever the scheduler happened to do (two processes that share a CPU
+/// take turns, and a wake-up on the same CPU costs far less than one
+/// across CPUs). Returns false, and pins nothing, with fewer than two
+/// CPUs to use.
+pub fn pin_two_cores() -> Result<bool> {
+    let allowed = sched_getaffinity(Pid::from_raw(0)).context("sched_getaffinity")?;
+    let mut cpus = (0..CpuSet::count()).filter(|&c| allowed.is_set(c).unwrap_or(false));
+    let (Some(mine), Some(theirs)) = (cpus.next(), cpus.next()) else {
+        let _ = SPINNING.set(false);
+        return Ok(false);
+    };
+    // Decided before pinning, which leaves this process one CPU.
+    let _ = SPINNING.set(true);
+    pin_to(mine)?;
+    let _ = CPUS.set((mine, theirs));
+    Ok(true)
+}
+
+fn pin_to(cpu: usize) -> Result<()> {
+    let mut one = CpuSet::new();
+    one.set(cpu).context("a CPU number out of range")?;
+    sched_setaffinity(Pid::from_raw(0), &one).with_context(|| format!("moving to CPU {cpu}"))
+}
+
+/// In a child: moves to the children's CPU, if [`pin_two_cores`] chose one.
+fn pin_child() -> Result<()> {
+    match CPUS.get() {
+        Some(&(_, theirs)) => pin_to(theirs),
+        None => Ok(()),
     }
 }
 
@@ -135,6 +177,16 @@ pub fn main_with(body: impl FnOnce() -> Result<()>) -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Prints `text` on stdout. A reader that has gone away (`bench | head`)
+/// ends the program quietly, as it does any Unix filter, not with a panic.
+pub fn print(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.context("writing to stdout"),
     }
 }
 
@@ -277,9 +329,149 @@ pub fn write_frame_to(file: &mut std::fs::File, msg: &[u8]) -> Result<()> {
 // The floors: what the hardware and the kernel cost with no mechanism.
 // ---------------------------------------------------------------------
 
-/// Memory copy bandwidth, in MB/s (10^6 bytes per second): `count` copies
-/// of `size` bytes from one buffer to another in this process.
-pub fn copy_floor(size: usize, count: usize) -> f64 {
+/// How long a waiting process keeps looking at a shared word before it
+/// goes to sleep in the kernel. A sleep and a wake-up cost tens of
+/// microseconds; when the other process answers sooner than that (it is
+/// running on another core, in the middle of its work), looking again is
+/// cheaper than sleeping.
+pub const SPIN: Duration = Duration::from_micros(20);
+
+/// Whether looking before sleeping can pay: only if the other process
+/// can be running at the same moment, on another CPU. With one CPU, the
+/// other process runs only once this one stops, so every look is wasted.
+static SPINNING: OnceLock<bool> = OnceLock::new();
+
+fn cpus_allowed() -> usize {
+    sched_getaffinity(Pid::from_raw(0))
+        .map(|set| {
+            (0..CpuSet::count())
+                .filter(|&c| set.is_set(c).unwrap_or(false))
+                .count()
+        })
+        .unwrap_or(1)
+}
+
+// ANCHOR: spin_while
+/// Looks at `word` for up to [`SPIN`] without sleeping. Returns true as
+/// soon as it no longer holds `seen`, false if it still does after SPIN
+/// (then sleep, in [`futex_wait`], instead of burning a CPU). Returns
+/// false at once where this process may use only one CPU.
+pub fn spin_while(word: &AtomicU32, seen: u32) -> bool {
+    if !*SPINNING.get_or_init(|| cpus_allowed() >= 2) {
+        return false;
+    }
+    let start = Instant::now();
+    loop {
+        // Reading the clock costs more than a look: look 64 times per read.
+        for _ in 0..64 {
+            if word.load(Ordering::Acquire) != seen {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        if start.elapsed() >= SPIN {
+            return false;
+        }
+    }
+}
+// ANCHOR_END: spin_while
+
+/// Waits until `word` holds at least `want` (counters that only grow):
+/// looks for a while, then sleeps with `asleep` raised so that the other
+/// side, which stores `word` and then looks at `asleep`, wakes it.
+fn wait_for_count(word: &AtomicU32, want: u32, asleep: &AtomicU32) -> Result<()> {
+    loop {
+        let now = word.load(Ordering::SeqCst);
+        if now.wrapping_sub(want) as i32 >= 0 {
+            return Ok(());
+        }
+        if spin_while(word, now) {
+            continue;
+        }
+        asleep.store(1, Ordering::SeqCst);
+        if word.load(Ordering::SeqCst) == now {
+            futex_wait(word, now)?;
+        }
+        asleep.store(0, Ordering::SeqCst);
+    }
+}
+
+/// Stores a new count in `word`, and wakes the other side if it sleeps.
+fn announce(word: &AtomicU32, count: u32, asleep: &AtomicU32) -> Result<()> {
+    word.store(count, Ordering::SeqCst);
+    if asleep.load(Ordering::SeqCst) != 0 {
+        futex_wake(word)?;
+    }
+    Ok(())
+}
+
+// ANCHOR: copy_floor
+/// The copy floor, in MB/s (10^6 bytes per second): the fastest messages
+/// of `size` bytes can stream from one process into another's own memory
+/// with no mechanism at all. Both processes share RING_DATA bytes cut
+/// into slots of `size` (at least two); the parent writes each message
+/// into the next free slot, as a sender must, and the child, on another
+/// core, copies it out, as a receiver must. No framing, no system call
+/// while both keep up: only the two copies and two counters. Timed from
+/// the first message to the child's last copy, `count` messages.
+///
+/// Compare it with [`memcpy_bandwidth`]: the bytes one core has just
+/// written are in its own cache, and the other core must fetch them from
+/// there (and the writer must take back lines the reader still holds).
+/// On most machines that costs far more than a copy within one core.
+pub fn copy_floor(size: usize, count: usize) -> Result<f64> {
+    let size = size.max(1);
+    let slots = (crate::RING_DATA / size).max(2);
+    // A page for the counters (each on its own cache line), then slots.
+    const WRITTEN: usize = 0;
+    const COPIED: usize = 64;
+    const CHILD_ASLEEP: usize = 128;
+    const PARENT_ASLEEP: usize = 192;
+    let shared = SharedMemory::new(4096 + slots * size)?;
+    let slot = |k: u32| {
+        // SAFETY: slot k % slots lies inside the mapping.
+        unsafe { shared.as_ptr().add(4096 + (k as usize % slots) * size) }
+    };
+    let child = start(|| {
+        let (written, copied) = (shared.word(WRITTEN), shared.word(COPIED));
+        let mut mine = vec![0u8; size];
+        for k in 0..count as u32 {
+            wait_for_count(written, k.wrapping_add(1), shared.word(CHILD_ASLEEP))?;
+            // SAFETY: the parent wrote slot k before counting it (SeqCst
+            // store, read SeqCst), and does not write it again until we
+            // count it copied; `mine` has room for `size` bytes.
+            unsafe { std::ptr::copy_nonoverlapping(slot(k), mine.as_mut_ptr(), size) };
+            std::hint::black_box(&mut mine);
+            announce(copied, k.wrapping_add(1), shared.word(PARENT_ASLEEP))?;
+        }
+        Ok(())
+    })?;
+    let (written, copied) = (shared.word(WRITTEN), shared.word(COPIED));
+    let mut from = vec![0x5au8; size];
+    let started = Instant::now();
+    for k in 0..count as u32 {
+        // Slot k is free once message k - slots has been copied out.
+        if k as usize >= slots {
+            let free = k - slots as u32 + 1;
+            wait_for_count(copied, free, shared.word(PARENT_ASLEEP))?;
+        }
+        from[k as usize % size] ^= 1;
+        // SAFETY: the child is done with slot k (above), and both ranges
+        // are `size` bytes long.
+        unsafe { std::ptr::copy_nonoverlapping(from.as_ptr(), slot(k), size) };
+        announce(written, k.wrapping_add(1), shared.word(CHILD_ASLEEP))?;
+    }
+    wait_for_count(copied, count as u32, shared.word(PARENT_ASLEEP))?;
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    join(child)?;
+    Ok((size * count) as f64 / secs / 1e6)
+}
+// ANCHOR_END: copy_floor
+
+/// For scale, not a floor: memory copy bandwidth within one process, in
+/// MB/s, for `count` copies of `size` bytes between two buffers that stay
+/// in this core's cache.
+pub fn memcpy_bandwidth(size: usize, count: usize) -> f64 {
     let from = vec![0x5au8; size.max(1)];
     let mut to = vec![0u8; size.max(1)];
     // Warm up: touch both buffers once so that page faults are not timed.
@@ -393,8 +585,9 @@ fn bar(value: f64, max: f64, width: usize) -> String {
     "#".repeat(n.clamp(1, width))
 }
 
-/// The table and the bar charts, as the harness prints them.
-pub fn table(floor: &Row, rows: &[Row]) -> String {
+/// The table and the bar charts, as the harness prints them; `memcpy` is
+/// [`memcpy_bandwidth`], shown for scale.
+pub fn table(floor: &Row, rows: &[Row], memcpy: f64) -> String {
     let mut out = String::new();
     let small = rows.first().map_or(0, |r| r.small_bytes);
     out.push_str(&format!(
@@ -437,7 +630,7 @@ pub fn table(floor: &Row, rows: &[Row]) -> String {
         .map(|r| r.mb_per_s)
         .fold(0.0, f64::max);
     out.push_str(&format!(
-        "\nthroughput of {}-byte messages (longer is better; floor = memcpy)\n",
+        "\nthroughput of {}-byte messages (longer is better; floor = a copy from one process to another)\n",
         floor.large_bytes
     ));
     for r in std::iter::once(floor).chain(rows) {
@@ -448,5 +641,9 @@ pub fn table(floor: &Row, rows: &[Row]) -> String {
             r.mb_per_s
         ));
     }
+    out.push_str(&format!(
+        "\nfor scale: a copy within one process, cache to cache: {memcpy:.0} MB/s ({:.1} x the floor)\n",
+        ratio(memcpy, floor.mb_per_s)
+    ));
     out
 }

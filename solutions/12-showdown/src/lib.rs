@@ -33,7 +33,7 @@ use nix::sys::stat::Mode;
 
 pub mod given;
 
-use given::{SharedMemory, futex_wait, futex_wake};
+use given::{SharedMemory, futex_wait, futex_wake, spin_while};
 
 /// The five mechanisms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -437,6 +437,11 @@ pub const WRITER_SLEEPS: usize = 192;
 /// or the other side sees the flag and wakes it. No wake-up is lost, and
 /// no system call is made when nobody sleeps.
 pub fn wait_for_change(word: &AtomicU32, seen: u32, flag: &AtomicU32) -> Result<()> {
+    // The other side is often busy on another core and about to publish:
+    // look for a few microseconds before paying for a sleep and a wake-up.
+    if spin_while(word, seen) {
+        return Ok(());
+    }
     flag.store(1, Ordering::SeqCst);
     while word.load(Ordering::SeqCst) == seen {
         futex_wait(word, seen)?;
