@@ -285,8 +285,15 @@ fn carries(run: &mut Run, mech: &'static str) -> Outcome {
     ] {
         let got = std::fs::read(run.sandbox.tmp.join(file)).unwrap_or_default();
         if let Err((f, missing)) = compare(&sent, &parse_frames(&got), mech, round) {
-            if missing {
-                waited.map_err(|f| with_stderr(f, run, mech))?;
+            if let Some(i) = missing {
+                let one_at_a_time = file != "streamed.bin";
+                waited.map_err(|f| {
+                    let f = match mech {
+                        "ring" => ring_hang_cause(f, &sent[i], one_at_a_time),
+                        _ => f,
+                    };
+                    with_stderr(f, run, mech)
+                })?;
             }
             return Err(with_stderr(f, run, mech));
         }
@@ -445,13 +452,14 @@ fn capitalised(s: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The first difference between what was sent and what arrived.
+/// The first difference between what was sent and what arrived, and the
+/// message that never arrived, if that is the difference.
 fn compare(
     sent: &[Vec<u8>],
     got: &[Vec<u8>],
     mech: &str,
     round: &str,
-) -> Result<(), (Failure, bool)> {
+) -> Result<(), (Failure, Option<usize>)> {
     for (i, want) in sent.iter().enumerate() {
         let Some(have) = got.get(i) else {
             return Err((
@@ -462,7 +470,7 @@ fn compare(
                         want.len()
                     ),
                 ),
-                true,
+                Some(i),
             ));
         };
         if have == want {
@@ -477,7 +485,7 @@ fn compare(
             if have.len() < want.len() && want.starts_with(have) {
                 f.happened.push_str(": the start of it, cut short");
             }
-            return Err((f.because(size_cause(mech, want.len(), have.len())), false));
+            return Err((f.because(size_cause(mech, want.len(), have.len())), None));
         }
         let at = want.iter().zip(have).position(|(a, b)| a != b).unwrap_or(0);
         let elsewhere = sent.iter().position(|m| m == have);
@@ -487,7 +495,7 @@ fn compare(
         };
         return Err((
             Failure::wrong(expected, happened).because(content_cause(mech)),
-            false,
+            None,
         ));
     }
     if got.len() > sent.len() {
@@ -496,7 +504,7 @@ fn compare(
                 format!("exactly {} messages, {round}", sent.len()),
                 format!("{} arrived: something extra", got.len()),
             ),
-            false,
+            None,
         ));
     }
     Ok(())
@@ -550,6 +558,31 @@ fn with_hang_cause(f: Failure, mech: &str) -> Failure {
         ),
         _ => f,
     }
+}
+
+/// A ring that hung while `msg` was on its way. Sent one at a time, a
+/// message finds the ring empty: if it fits, with its length, only a lost
+/// wake-up can stop it. A larger one, or a stream, fills the ring, and
+/// a writer that does not wait for room then overwrites a length not read
+/// yet: the reader waits for bytes that will never come.
+fn ring_hang_cause(f: Failure, msg: &[u8], one_at_a_time: bool) -> Failure {
+    if f.kind != crate::scenario::Kind::TimedOut || (one_at_a_time && 4 + msg.len() <= RING_DATA) {
+        return f;
+    }
+    let full = if one_at_a_time {
+        format!(
+            "a message of {} bytes, more than the ring's {RING_DATA}, was on its way",
+            msg.len()
+        )
+    } else {
+        "the parent was streaming without waiting, which fills the ring".to_string()
+    };
+    f.because(format!(
+        "a process sleeps in futex_wait and nothing wakes it, and {full}. Either the writer did not \
+         wait for room (while head - tail == RING_DATA) and overwrote a length the reader had not \
+         read yet, so the reader now waits for bytes that will never come; or a wake-up was lost: \
+         after storing a new head or tail, look at the other side's flag and call futex_wake"
+    ))
 }
 
 /// Adds a cause from the program's own error, when it has one.

@@ -417,7 +417,9 @@ impl RingEnd {
     pub unsafe fn read_bytes(&self, out: *mut u8, len: usize) -> Result<()> {
         // TODO: the mirror of write_bytes: while bytes are wanted, t = TAIL
         // of ring `self.rx` (yours), h = its HEAD (SeqCst); used =
-        // h.wrapping_sub(t). If 0, `wait_for_change(head, h, READER_SLEEPS
+        // h.wrapping_sub(t), never more than RING_DATA (fail if it is: the
+        // counters come from another process, and copying more would read
+        // past the ring). If 0, `wait_for_change(head, h, READER_SLEEPS
         // word)`. Otherwise copy min(used, len) bytes from t % RING_DATA
         // (two pieces if they wrap) to `out`, and `publish` the new tail
         // (WRITER_SLEEPS word) so that a writer waiting for room wakes.

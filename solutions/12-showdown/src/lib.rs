@@ -498,7 +498,14 @@ impl RingEnd {
         while !bytes.is_empty() {
             let h = head.load(Ordering::Relaxed); // only we store it
             let t = tail.load(Ordering::SeqCst);
-            let free = RING_DATA - h.wrapping_sub(t) as usize;
+            // The tail comes from another process: check it before
+            // trusting it with a copy.
+            let unread = h.wrapping_sub(t) as usize;
+            ensure!(
+                unread <= RING_DATA,
+                "{unread} bytes unread in a ring of {RING_DATA}: out of step"
+            );
+            let free = RING_DATA - unread;
             if free == 0 {
                 wait_for_change(tail, t, self.word(self.tx, WRITER_SLEEPS))?;
                 continue;
@@ -535,6 +542,12 @@ impl RingEnd {
             let t = tail.load(Ordering::Relaxed); // only we store it
             let h = head.load(Ordering::SeqCst);
             let used = h.wrapping_sub(t) as usize;
+            // More than the ring holds: the writer overwrote bytes not
+            // read yet. Copying that much would read past the ring.
+            ensure!(
+                used <= RING_DATA,
+                "{used} bytes unread in a ring of {RING_DATA}: out of step (did the writer wait for room?)"
+            );
             if used == 0 {
                 wait_for_change(head, h, self.word(self.rx, READER_SLEEPS))?;
                 continue;
