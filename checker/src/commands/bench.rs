@@ -58,11 +58,19 @@ pub fn run(tree: &Tree, messages: Option<usize>, out: Option<&Path>) -> Result<V
         .status()
         .with_context(|| format!("running {}", program.display()));
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(if status?.success() {
-        Verdict::Passed
-    } else {
-        Verdict::Failed
-    })
+    let status = status?;
+    if status.success() {
+        return Ok(Verdict::Passed);
+    }
+    // A panic is most often a `todo!()` still in the lab.
+    if status.code() == Some(101) {
+        eprintln!(
+            "{PROGRAM} stopped on a panic (above): the benchmark needs every part of lab {} \
+             working; `cargo lab check {}` shows what is left",
+            lab.number, lab.number
+        );
+    }
+    Ok(Verdict::Failed)
 }
 
 fn absolute(p: &Path) -> Result<PathBuf> {
