@@ -104,10 +104,7 @@ static CPUS: OnceLock<(usize, usize)> = OnceLock::new();
 /// across CPUs). Returns false, and pins nothing, with fewer than two
 /// CPUs to use.
 pub fn pin_two_cores() -> Result<bool> {
-    let allowed = sched_getaffinity(Pid::from_raw(0)).context("sched_getaffinity")?;
-    let cpus: Vec<usize> = (0..CpuSet::count())
-        .filter(|&c| allowed.is_set(c).unwrap_or(false))
-        .collect();
+    let cpus = allowed_cpus()?;
     if cpus.len() < 2 {
         let _ = SPINNING.set(false);
         return Ok(false);
@@ -366,14 +363,12 @@ pub const SPIN: Duration = Duration::from_micros(20);
 /// other process runs only once this one stops, so every look is wasted.
 static SPINNING: OnceLock<bool> = OnceLock::new();
 
-fn cpus_allowed() -> usize {
-    sched_getaffinity(Pid::from_raw(0))
-        .map(|set| {
-            (0..CpuSet::count())
-                .filter(|&c| set.is_set(c).unwrap_or(false))
-                .count()
-        })
-        .unwrap_or(1)
+/// The CPUs this process may run on.
+fn allowed_cpus() -> Result<Vec<usize>> {
+    let set = sched_getaffinity(Pid::from_raw(0)).context("sched_getaffinity")?;
+    Ok((0..CpuSet::count())
+        .filter(|&c| set.is_set(c).unwrap_or(false))
+        .collect())
 }
 
 // ANCHOR: spin_while
@@ -382,7 +377,7 @@ fn cpus_allowed() -> usize {
 /// (then sleep, in [`futex_wait`], instead of burning a CPU). Returns
 /// false at once where this process may use only one CPU.
 pub fn spin_while(word: &AtomicU32, seen: u32) -> bool {
-    if !*SPINNING.get_or_init(|| cpus_allowed() >= 2) {
+    if !*SPINNING.get_or_init(|| allowed_cpus().is_ok_and(|cpus| cpus.len() >= 2)) {
         return false;
     }
     let start = Instant::now();
