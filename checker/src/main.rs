@@ -1,6 +1,7 @@
 //! `lab`, the course's checker: `cargo lab --help`.
 
 mod cgroup;
+mod chart;
 mod cli;
 mod commands;
 mod compile;

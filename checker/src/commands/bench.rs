@@ -1,6 +1,8 @@
 //! `cargo lab bench`: builds lab 12 (the showdown) with optimisations and
-//! runs its harness, which prints the table and writes the CSV.
+//! runs its harness, which prints the table and writes the CSV; then draws
+//! the CSV as a chart, an SVG file beside it.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -60,6 +62,7 @@ pub fn run(tree: &Tree, messages: Option<usize>, out: Option<&Path>) -> Result<V
     let _ = std::fs::remove_dir_all(&dir);
     let status = status?;
     if status.success() {
+        draw(&out)?;
         return Ok(Verdict::Passed);
     }
     // A panic is most often a `todo!()` still in the lab.
@@ -71,6 +74,26 @@ pub fn run(tree: &Tree, messages: Option<usize>, out: Option<&Path>) -> Result<V
         );
     }
     Ok(Verdict::Failed)
+}
+
+/// Draws the CSV at `csv` as a chart, in the same place with `.svg`.
+fn draw(csv: &Path) -> Result<()> {
+    let text =
+        std::fs::read_to_string(csv).with_context(|| format!("reading {}", csv.display()))?;
+    let (bars, small, large) = labs::showdown::bars(&text)
+        .map_err(|e| anyhow::anyhow!("{}: not the harness's CSV: {e}", csv.display()))?;
+    // Beside the CSV, never over it (`--out results.svg`).
+    let mut svg = csv.with_extension("svg");
+    if svg == csv {
+        let mut name = csv.as_os_str().to_owned();
+        name.push(".svg");
+        svg = PathBuf::from(name);
+    }
+    std::fs::write(&svg, crate::chart::svg(&bars, small, large))
+        .with_context(|| format!("writing {}", svg.display()))?;
+    writeln!(std::io::stdout(), "chart written to {}", svg.display())
+        .context("writing to stdout")?;
+    Ok(())
 }
 
 fn absolute(p: &Path) -> Result<PathBuf> {

@@ -14,7 +14,7 @@ mod queues;
 mod select;
 mod semaphores;
 mod shared_memory;
-mod showdown;
+pub mod showdown;
 mod signals;
 mod unix_sockets;
 

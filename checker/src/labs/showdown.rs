@@ -732,6 +732,25 @@ fn parse_csv(text: &str) -> Result<Vec<Row>, String> {
     Ok(rows)
 }
 
+/// The bars of the chart (`crate::chart`) from the text of the harness's
+/// CSV, with the small and the large message sizes.
+pub fn bars(text: &str) -> Result<(Vec<crate::chart::Bar>, u64, u64), String> {
+    let rows = parse_csv(text)?;
+    let small = rows.get(1).map_or(0, |r| r.small_bytes);
+    let large = rows.first().map_or(0, |r| r.large_bytes);
+    let bars = rows
+        .into_iter()
+        .map(|r| crate::chart::Bar {
+            name: r.name,
+            median_ns: r.median_ns,
+            latency_ratio: r.latency_ratio,
+            mb_per_s: r.mb_per_s,
+            throughput_ratio: r.throughput_ratio,
+        })
+        .collect();
+    Ok((bars, small, large))
+}
+
 fn close(printed: f64, computed: f64) -> bool {
     (printed - computed).abs() <= 0.002 + 0.005 * computed.abs()
 }
