@@ -23,7 +23,8 @@ Usage:
   cargo lab classroom            print a GitHub Classroom autograding workflow
   cargo lab bench                build lab 12 with optimisations and run its
                                  harness: every mechanism measured, a table,
-                                 and a CSV file (--out, default showdown.csv)
+                                 a CSV file (--out, default showdown.csv) and
+                                 a chart beside it (showdown.svg)
 
 Options for check:
   --solutions                    check the reference solutions
@@ -34,7 +35,7 @@ Options for check:
 Options for bench:
   --solutions, --tree <DIR>      measure the reference or another checkout
   --messages <N>                 round trips and messages per mechanism
-  --out <FILE>                   where the CSV goes
+  --out <FILE>                   where the CSV goes (the .svg chart beside it)
 
 Options for grade and verify:
   --jobs <N>                     submissions (labs) checked at once (default: 2)
