@@ -16,76 +16,49 @@ pub struct Bar {
     pub throughput_ratio: f64,
 }
 
-const WIDTH: f64 = 640.0;
-const LABEL: f64 = 70.0;
+/// Narrow enough that the text stays readable when a phone shrinks the
+/// picture to its width.
+const WIDTH: f64 = 480.0;
+const LABEL: f64 = 60.0;
 const ROW: f64 = 26.0;
 const BAR: f64 = 18.0;
 /// Room on the right of the longest bar for its text.
-const TEXT: f64 = 190.0;
+const TEXT: f64 = 140.0;
 
 /// The SVG text for `bars` (the floor first, then every mechanism).
 /// `small` and `large` are the message sizes, for the titles.
 pub fn svg(bars: &[Bar], small: u64, large: u64) -> String {
-    let panel = |title: &str, rows: Vec<(String, f64, String)>, y: f64, out: &mut String| -> f64 {
-        let max = rows.iter().map(|r| r.1).fold(1.0, f64::max);
-        let scale = (WIDTH - LABEL - TEXT) / max;
-        let _ = writeln!(
-            out,
-            r#"<text x="0" y="{:.0}" font-weight="bold">{}</text>"#,
-            y + 14.0,
-            escape(title)
-        );
-        let mut y = y + 26.0;
-        for (name, ratio, text) in rows {
-            let floor = name == "floor";
-            let w = (ratio * scale).max(1.0);
-            let _ = writeln!(
-                out,
-                r#"<text x="0" y="{:.0}">{}</text><rect x="{LABEL}" y="{:.0}" width="{w:.1}" height="{BAR}" fill="{}"/><text x="{:.1}" y="{:.0}">{}</text>"#,
-                y + 14.0,
-                escape(&name),
-                y,
-                if floor { "#9e9e9e" } else { "#3b6ea8" },
-                LABEL + w + 6.0,
-                y + 14.0,
-                escape(&text),
-            );
-            y += ROW;
-        }
-        y
-    };
     let mut body = String::new();
-    let latency = bars
+    let latency: Vec<(&str, f64, String)> = bars
         .iter()
         .map(|b| {
             let text = format!("{:.2} x ({} µs)", b.latency_ratio, micros(b.median_ns));
-            (b.name.clone(), b.latency_ratio, text)
+            (b.name.as_str(), b.latency_ratio, text)
         })
         .collect();
     let y = panel(
-        &format!("Round trip of {small} bytes, median, x futex floor (shorter is better)"),
-        latency,
-        0.0,
         &mut body,
+        0.0,
+        &format!("Round trip of {small} bytes (median)"),
+        "as a ratio to the futex floor; shorter is better",
+        &latency,
     );
-    let throughput = bars
+    let throughput: Vec<(&str, f64, String)> = bars
         .iter()
         .map(|b| {
             let text = format!("{:.2} x ({:.0} MB/s)", b.throughput_ratio, b.mb_per_s);
-            (b.name.clone(), b.throughput_ratio, text)
+            (b.name.as_str(), b.throughput_ratio, text)
         })
         .collect();
     let height = panel(
-        &format!(
-            "{} KiB one way, x copy floor (longer is better)",
-            large / 1024
-        ),
-        throughput,
-        y + 16.0,
         &mut body,
+        y + 16.0,
+        &format!("Messages of {} KiB, one way", large / 1024),
+        "as a ratio to the copy floor; longer is better",
+        &throughput,
     );
     format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="-10 -10 {w:.0} {h:.0}" width="100%" font-family="sans-serif" font-size="13" role="img">
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="-10 -10 {w:.0} {h:.0}" width="{w:.0}" height="{h:.0}" font-family="sans-serif" font-size="13" role="img">
 <title>Latency and throughput of each mechanism, as ratios to their floors</title>
 <rect x="-10" y="-10" width="{w:.0}" height="{h:.0}" fill="#ffffff"/>
 {body}</svg>
@@ -93,6 +66,48 @@ pub fn svg(bars: &[Bar], small: u64, large: u64) -> String {
         w = WIDTH + 20.0,
         h = height + 20.0,
     )
+}
+
+/// One bar chart from `y` down: a title, a subtitle, then a bar per row
+/// (name, length, text after the bar), the floor's grey. Returns where it
+/// ends.
+fn panel(
+    out: &mut String,
+    y: f64,
+    title: &str,
+    subtitle: &str,
+    rows: &[(&str, f64, String)],
+) -> f64 {
+    let max = rows.iter().map(|r| r.1).fold(1.0, f64::max);
+    let scale = (WIDTH - LABEL - TEXT) / max;
+    let _ = writeln!(
+        out,
+        r##"<text x="0" y="{:.0}" font-weight="bold">{}</text><text x="0" y="{:.0}" fill="#555555">{}</text>"##,
+        y + 14.0,
+        escape(title),
+        y + 32.0,
+        escape(subtitle)
+    );
+    let mut y = y + 44.0;
+    for (name, ratio, text) in rows {
+        let w = (ratio * scale).max(1.0);
+        let fill = if *name == "floor" {
+            "#9e9e9e"
+        } else {
+            "#3b6ea8"
+        };
+        let _ = writeln!(
+            out,
+            r#"<text x="0" y="{:.0}">{}</text><rect x="{LABEL}" y="{y:.0}" width="{w:.1}" height="{BAR}" fill="{fill}"/><text x="{:.1}" y="{:.0}">{}</text>"#,
+            y + 14.0,
+            escape(name),
+            LABEL + w + 6.0,
+            y + 14.0,
+            escape(text),
+        );
+        y += ROW;
+    }
+    y
 }
 
 fn micros(ns: f64) -> String {
@@ -128,10 +143,14 @@ mod tests {
         ];
         let svg = svg(&bars, 64, 65536);
         assert!(svg.starts_with("<svg "));
-        assert_eq!(svg.matches("<rect x=\"70\"").count(), 6, "{svg}");
+        assert_eq!(
+            svg.matches(&format!("<rect x=\"{LABEL}\"")).count(),
+            6,
+            "{svg}"
+        );
         assert!(svg.contains("1.20 x (51.6 µs)"), "{svg}");
         assert!(svg.contains("0.40 x (3200 MB/s)"), "{svg}");
-        assert!(svg.contains("64 KiB one way"), "{svg}");
+        assert!(svg.contains("Messages of 64 KiB, one way"), "{svg}");
         // The longest bar ends where the text column starts.
         let longest = (WIDTH - LABEL - TEXT) / 1.2 * 1.2;
         assert!(svg.contains(&format!("width=\"{longest:.1}\"")), "{svg}");
