@@ -299,6 +299,12 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// Sleeps for `d`, but never past the scenario's deadline.
+    pub fn pause(&self, d: Duration) {
+        let until = (Instant::now() + d).min(self.deadline);
+        std::thread::sleep(until.saturating_duration_since(Instant::now()));
+    }
+
     /// Polls `probe` every few milliseconds until it returns `Some`, or
     /// `within` passes (capped by the deadline).
     pub fn poll<T>(&self, within: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {

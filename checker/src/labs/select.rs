@@ -234,7 +234,7 @@ fn nonblocking_read(run: &mut Run) -> Outcome {
     let chunks = run.rng.random_range(4..=6);
     for _ in 0..chunks {
         let gap = run.rng.random_range(80..=160);
-        pause(run, gap);
+        run.pause(Duration::from_millis(gap));
         let text = word(run);
         let sent = Instant::now();
         p.write_stdin(text.as_bytes())
@@ -322,12 +322,6 @@ fn spin_gone(run: &Run, p: &mut Proc) -> Failure {
         "EAGAIN is not an error and not the end: it means the pipe is empty for now. \
          read_some must turn it into Read::WouldBlock",
     )
-}
-
-/// Sleeps `ms` milliseconds, but not past the scenario's deadline.
-fn pause(run: &Run, ms: u64) {
-    let until = (Instant::now() + Duration::from_millis(ms)).min(run.deadline);
-    std::thread::sleep(until.saturating_duration_since(Instant::now()));
 }
 
 /// One sentence on where `pid` is right now.
@@ -436,7 +430,7 @@ impl Talk {
     /// program sleeps.
     fn gap(&mut self, run: &mut Run) {
         let ms = run.rng.random_range(self.gaps.0..=self.gaps.1);
-        pause(run, ms);
+        run.pause(Duration::from_millis(ms));
         if let Some((nr, _)) = procfs::blocked(self.p.pid).syscall
             && let Some(name) = diagnose::syscall_name(nr)
         {
@@ -715,7 +709,7 @@ impl Talk {
         };
         let waited = from.at.elapsed();
         if waited < CPU_WINDOW {
-            pause(run, ms(CPU_WINDOW - waited) as u64);
+            run.pause(CPU_WINDOW - waited);
         }
         let spent = Usage::of(self.p.pid).since(&from);
         let share = spent.cpu_share();

@@ -422,7 +422,7 @@ const SPINNING_SHARE: f64 = 0.25;
 /// message: after a few microseconds of looking, it must sleep.
 fn expect_sleeping(run: &Run, child: i32) -> Outcome {
     let before = Usage::of(child);
-    std::thread::sleep(SLEEP_WINDOW.min(run.deadline.saturating_duration_since(Instant::now())));
+    run.pause(SLEEP_WINDOW);
     let spent = Usage::of(child).since(&before);
     if spent.cpu_share() <= SPINNING_SHARE && !spent.never_slept() {
         return Ok(());
