@@ -17,6 +17,8 @@ mod runner;
 mod sandbox;
 mod scenario;
 mod stage;
+mod stuck;
+mod traffic;
 mod usage;
 
 use std::process::ExitCode;

@@ -141,6 +141,52 @@ pub fn run(names: &[String], jobs: usize) -> Result<Verdict> {
                 )?;
             }
         }
+
+        for variant in lab.variants {
+            let patch = course_root()
+                .join("checker/fixtures")
+                .join(lab.dir())
+                .join(format!("{}.patch", variant.name));
+            let bins = match stage::stage(&Tree::solutions(), lab, Some(&patch))
+                .map_err(|e| format!("cannot be applied: {e:#}"))
+                .and_then(|staged| match compile::build(&staged, false) {
+                    Ok(Built::Ok(bins)) => Ok(bins),
+                    Ok(Built::Failed(e)) => Err(format!("does not compile:\n{e}")),
+                    Err(e) => Err(format!("cannot be built: {e:#}")),
+                }) {
+                Ok(bins) => bins,
+                Err(e) => {
+                    say(false, format!("variant {} {e}", variant.name))?;
+                    continue;
+                }
+            };
+            let result = runner::run_lab(lab, "variant", &bins, None);
+            let rejected: Vec<String> = result
+                .scenarios
+                .iter()
+                .filter(|s| !s.passed)
+                .map(|s| format!("{}: {}", s.name, s.message().replace('\n', "\n    ")))
+                .collect();
+            if rejected.is_empty() {
+                say(
+                    true,
+                    format!(
+                        "variant {} ({}) passes every scenario",
+                        variant.name, variant.design
+                    ),
+                )?;
+            } else {
+                say(
+                    false,
+                    format!(
+                        "variant {} ({}) is correct but rejected by:\n  {}",
+                        variant.name,
+                        variant.design,
+                        rejected.join("\n  ")
+                    ),
+                )?;
+            }
+        }
     }
     let what = match labs.as_slice() {
         [one] => format!("lab {}", one.dir()),
