@@ -35,7 +35,11 @@ pub fn run(command: Command) -> Result<Verdict> {
         } => check::run(&labs, all, &tree(&which)?, format, scenario.as_deref()),
         Command::Watch { lab, which } => watch::run(&lab, &tree(&which)?),
         Command::Hint { lab } => hint::run(&lab),
-        Command::Verify { labs, jobs } => verify::run(&labs, jobs),
+        Command::Verify {
+            labs,
+            jobs,
+            fixture,
+        } => verify::run(&labs, jobs, fixture.as_deref()),
         Command::Grade {
             dir,
             jobs,

@@ -18,9 +18,19 @@ use crate::stage::{self, Tree, course_root};
 const OK: Style = AnsiColor::Green.on_default().bold();
 const BAD: Style = AnsiColor::Red.on_default().bold();
 
-pub fn run(names: &[String], jobs: usize) -> Result<Verdict> {
+pub fn run(names: &[String], jobs: usize, only: Option<&str>) -> Result<Verdict> {
     let labs = labs::select(names)?;
-    if labs.len() > 1 && jobs > 1 {
+    if let Some(name) = only {
+        let [lab] = labs.as_slice() else {
+            anyhow::bail!("--fixture takes one lab: `cargo lab verify 3 --fixture {name}`");
+        };
+        if !lab.fixtures.iter().any(|f| f.name == name)
+            && !lab.variants.iter().any(|v| v.name == name)
+        {
+            anyhow::bail!("lab {} has no fixture or variant named {name:?}", lab.dir());
+        }
+    }
+    if labs.len() > 1 && jobs > 1 && only.is_none() {
         return run_in_parallel(&labs, jobs);
     }
     let mut out = anstream::stdout();
@@ -36,49 +46,54 @@ pub fn run(names: &[String], jobs: usize) -> Result<Verdict> {
             Ok(())
         };
 
-        let solution = check_lab(&Tree::solutions(), lab, None, false)?;
-        let failing: Vec<String> = solution
-            .scenarios
-            .iter()
-            .filter(|s| !s.passed)
-            .map(|s| format!("{}: {}", s.name, s.message()))
-            .collect();
-        match (&solution.build_error, failing.is_empty()) {
-            (Some(e), _) => say(false, format!("solution does not compile:\n{e}"))?,
-            (None, true) => say(
-                true,
-                format!("solution passes all {} scenarios", solution.scenarios.len()),
-            )?,
-            (None, false) => say(
-                false,
-                format!("solution fails:\n  {}", failing.join("\n  ")),
-            )?,
-        }
+        if only.is_none() {
+            let solution = check_lab(&Tree::solutions(), lab, None, false)?;
+            let failing: Vec<String> = solution
+                .scenarios
+                .iter()
+                .filter(|s| !s.passed)
+                .map(|s| format!("{}: {}", s.name, s.message()))
+                .collect();
+            match (&solution.build_error, failing.is_empty()) {
+                (Some(e), _) => say(false, format!("solution does not compile:\n{e}"))?,
+                (None, true) => say(
+                    true,
+                    format!("solution passes all {} scenarios", solution.scenarios.len()),
+                )?,
+                (None, false) => say(
+                    false,
+                    format!("solution fails:\n  {}", failing.join("\n  ")),
+                )?,
+            }
 
-        let starter = check_lab(&Tree::labs(), lab, None, false)?;
-        let passing: Vec<&str> = starter
-            .scenarios
-            .iter()
-            .filter(|s| s.passed)
-            .map(|s| s.name)
-            .collect();
-        match (&starter.build_error, passing.is_empty()) {
-            (Some(e), _) => say(false, format!("starter does not compile:\n{e}"))?,
-            (None, true) => say(
-                true,
-                format!("starter fails all {} scenarios", starter.scenarios.len()),
-            )?,
-            (None, false) => say(
-                false,
-                format!(
-                    "starter passes {} (a check that cannot fail, or labs/{} is not the untouched starter)",
-                    passing.join(", "),
-                    lab.dir()
-                ),
-            )?,
+            let starter = check_lab(&Tree::labs(), lab, None, false)?;
+            let passing: Vec<&str> = starter
+                .scenarios
+                .iter()
+                .filter(|s| s.passed)
+                .map(|s| s.name)
+                .collect();
+            match (&starter.build_error, passing.is_empty()) {
+                (Some(e), _) => say(false, format!("starter does not compile:\n{e}"))?,
+                (None, true) => say(
+                    true,
+                    format!("starter fails all {} scenarios", starter.scenarios.len()),
+                )?,
+                (None, false) => say(
+                    false,
+                    format!(
+                        "starter passes {} (a check that cannot fail, or labs/{} is not the untouched starter)",
+                        passing.join(", "),
+                        lab.dir()
+                    ),
+                )?,
+            }
         }
-
-        for fixture in lab.fixtures {
+        for fixture in lab
+            .fixtures
+            .iter()
+            .filter(|f| only.is_none_or(|n| n == f.name))
+        {
             let patch = course_root()
                 .join("checker/fixtures")
                 .join(lab.dir())
@@ -142,7 +157,11 @@ pub fn run(names: &[String], jobs: usize) -> Result<Verdict> {
             }
         }
 
-        for variant in lab.variants {
+        for variant in lab
+            .variants
+            .iter()
+            .filter(|v| only.is_none_or(|n| n == v.name))
+        {
             let patch = course_root()
                 .join("checker/fixtures")
                 .join(lab.dir())
