@@ -22,6 +22,9 @@ check links at all. This script, run from anywhere in the repository
 - a page is wider than a phone (390 px) where it cannot scroll
   (layout.py; needs Chromium, skipped with a note when there is none,
   unless BOOK_LAYOUT_REQUIRED=1);
+- the coverage map of sources.md does not add up: an item without
+  exactly one mark, a scenario the checker does not have, counts that
+  are not the map's;
 - reference code is shown open: a chapter includes a file the student
   edits (anything under solutions/ but `src/given.rs` and `src/bin/`)
   outside a reference block. Reported apart, last; the environment
@@ -294,6 +297,56 @@ def check_student_edition():
     return blocks, lines_checked
 
 
+SCENARIO = re.compile(r'Scenario \{\s*name: "([^"]+)"')
+ITEM = re.compile(r"^- \*\*([A-Z])(\d+)\*\* (.*?)(?=^- \*\*|^#|^\n|\Z)", re.M | re.S)
+MARK = re.compile(r"\*\*(Full|Partly|Not)\.\*\*")
+
+
+def check_sources():
+    """sources.md: each item of the coverage map has one mark, names only
+    scenarios the checker has, and the counts at the end add up."""
+    page = SRC / "sources.md"
+    if not page.is_file():
+        problems.append("src/sources.md: missing")
+        return
+    text = page.read_text()
+    scenarios = set()
+    for lab in (ROOT / "checker" / "src" / "labs").glob("*.rs"):
+        scenarios.update(SCENARIO.findall(lab.read_text()))
+    counts = {"Full": 0, "Partly": 0, "Not": 0}
+    seen = {}
+    for item in ITEM.finditer(text):
+        key = item.group(1) + item.group(2)
+        where = f"src/sources.md: item {key}"
+        if key in seen:
+            problems.append(f"{where}: a second item with that name")
+        seen[key] = True
+        marks = MARK.findall(item.group(3))
+        if len(marks) != 1:
+            problems.append(f"{where}: {len(marks)} marks, expected one of Full, Partly, Not")
+            continue
+        counts[marks[0]] += 1
+        body = " ".join(item.group(3).split())
+        for named in re.findall(r"checked by (.*?)(?:\.\s|;|$)", body):
+            for name in re.findall(r"`([^`]+)`", named):
+                if name not in scenarios:
+                    problems.append(f"{where}: `{name}` is not a scenario of the checker")
+    stated = dict(re.findall(r"^\| (full|partly|not|in all) \| (\d+) \|$", text, re.M))
+    actual = {
+        "full": counts["Full"],
+        "partly": counts["Partly"],
+        "not": counts["Not"],
+        "in all": sum(counts.values()),
+    }
+    for name, number in actual.items():
+        if stated.get(name) != str(number):
+            problems.append(
+                f"src/sources.md: the counts say {name} {stated.get(name)}, "
+                f"the map has {number}"
+            )
+    return actual
+
+
 def main():
     started = time.monotonic()
     build(OUT)
@@ -305,6 +358,7 @@ def main():
     if STUDENT.is_dir():
         check_output(STUDENT)
     blocks, lines = check_student_edition()
+    check_sources()
     figure_problems, figure_notes = figures.check(
         figures.renderer(), sorted(figures.FIGURES.glob("*.bob"))
     )
