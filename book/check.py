@@ -11,7 +11,7 @@ check links at all. This script, run from anywhere in the repository
   not in the file, or includes nothing;
 - a `{{#include` is left over in the built pages;
 - a link between pages of the book points at a page or a heading that
-  does not exist;
+  does not exist, or a page SUMMARY.md lists was not built;
 - a figure's .svg is missing, or is not the rendering of its .bob
   (figures.py --check);
 - the student edition (built into book/student with
@@ -180,6 +180,16 @@ class Links(html.parser.HTMLParser):
             self.ids.add(attrs["id"])
         if tag == "a" and attrs.get("href"):
             self.hrefs.append(attrs["href"])
+
+
+def check_summary(out):
+    """Every page SUMMARY.md lists was built: mdBook drops some silently
+    (a chapter after a part title that is not in a list, for one)."""
+    summary = (SRC / "SUMMARY.md").read_text()
+    for target in re.findall(r"\]\(([^)#]+\.md)\)", summary):
+        page = out / pathlib.PurePath(target).with_suffix(".html")
+        if not page.is_file():
+            problems.append(f"src/SUMMARY.md lists {target}, but {page.relative_to(BOOK)} was not built")
 
 
 def check_output(out):
@@ -354,6 +364,7 @@ def main():
     check_includes()
     check_open_reference()
     if OUT.is_dir():
+        check_summary(OUT)
         check_output(OUT)
     if STUDENT.is_dir():
         check_output(STUDENT)
