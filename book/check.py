@@ -382,8 +382,9 @@ def main():
         check_output(STUDENT)
     blocks, lines = check_student_edition()
     check_sources()
+    renderer = figures.renderer()
     figure_problems, figure_notes = figures.check(
-        figures.renderer(), sorted(figures.FIGURES.glob("*.bob"))
+        renderer, sorted(figures.FIGURES.glob("*.bob"))
     )
     problems.extend(f"figures: {p}" for p in figure_problems)
     for note in figure_notes:
@@ -423,7 +424,8 @@ def main():
     print(
         "book: both editions built, every include and link resolves, "
         f"{blocks} reference block(s) ({lines} lines) absent from the student "
-        "edition, figures up to date, "
+        "edition, "
+        + ("figures up to date, " if renderer else "figures present (no svgbob to re-render them), ")
         + ("layout not checked" if layout_problems is None else "every page fits 390 px")
         + f" ({seconds:.1f} s)"
     )
