@@ -13,14 +13,16 @@ in a block of exactly this shape:
 
     </details>
 
-When the environment variable MDBOOK_STUDENT_EDITION is 1, or book.toml says
+When the environment variable MDBOOK_STUDENT_EDITION is 1, or it is unset
+and book.toml says
 
     [preprocessor.edition]
     student = true
 
 this preprocessor drops every such block whole, from `<details
 class="reference">` to its matching `</details>`, and changes nothing else.
-Otherwise it hands the book back unchanged. It runs before mdBook's `links`
+Otherwise (MDBOOK_STUDENT_EDITION=0 wins over book.toml) it hands the
+book back unchanged. It runs before mdBook's `links`
 preprocessor (`before = ["links"]` in book.toml), so that the `{{#include}}`s
 of a dropped block are never expanded.
 
@@ -105,13 +107,15 @@ def strip_references(text, where="?"):
 
 
 def student_edition(context):
+    """1 in the environment: the student edition; 0: the full one; unset
+    (or empty): as book.toml says."""
     env = os.environ.get("MDBOOK_STUDENT_EDITION", "")
-    if env not in ("", "0"):
-        if env != "1":
+    if env:
+        if env not in ("0", "1"):
             raise SystemExit(
-                f"edition.py: MDBOOK_STUDENT_EDITION={env!r}: expected 1 (or 0)"
+                f"edition.py: MDBOOK_STUDENT_EDITION={env!r}: expected 1 or 0"
             )
-        return True
+        return env == "1"
     config = context.get("config", {}).get("preprocessor", {}).get("edition", {})
     student = config.get("student", False)
     if not isinstance(student, bool):
