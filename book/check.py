@@ -51,6 +51,7 @@ STUDENT = BOOK / "student"
 sys.path.insert(0, str(BOOK))
 import edition  # noqa: E402
 import figures  # noqa: E402
+import i18n  # noqa: E402
 import layout  # noqa: E402
 
 # `{{#include PATH}}`, not escaped with a backslash (mdBook shows
@@ -401,6 +402,20 @@ def main():
             )
     else:
         problems.extend(f"layout: {p}" for p in layout_problems)
+    translation_problems = i18n.check() if list(i18n.PO.glob("*.po")) else []
+    if translation_problems is None:
+        if os.environ.get("BOOK_TRANSLATIONS_REQUIRED") == "1":
+            problems.append("translations: mdbook-i18n-helpers is not installed, "
+                            "and BOOK_TRANSLATIONS_REQUIRED=1")
+        else:
+            print("book: note: no mdbook-i18n-helpers: the translations were not checked",
+                  file=sys.stderr)
+    else:
+        problems.extend(f"translations: {p}" for p in translation_problems[:40])
+        if len(translation_problems) > 40:
+            problems.append(f"translations: ... and {len(translation_problems) - 40} more")
+        if translation_problems:
+            problems.append(f"translations: {i18n.HOW_TO_UPDATE}")
     for problem in problems:
         print(problem, file=sys.stderr)
     allowed = os.environ.get("BOOK_ALLOW_OPEN_REFERENCE") == "1"
@@ -427,6 +442,8 @@ def main():
         "edition, "
         + ("figures up to date, " if renderer else "figures present (no svgbob to re-render them), ")
         + ("layout not checked" if layout_problems is None else "every page fits 390 px")
+        + ("" if translation_problems is None or not list(i18n.PO.glob("*.po"))
+           else ", every translation complete")
         + f" ({seconds:.1f} s)"
     )
     return 0

@@ -207,9 +207,15 @@ def cmd_stats():
               f"{fuzzy} fuzzy, {empty} untranslated")
 
 
-def cmd_check():
-    """Fails when a language is not complete, or out of step with the
-    English, or does not build cleanly."""
+def installed():
+    return shutil.which("mdbook-xgettext") and shutil.which("mdbook-gettext")
+
+
+def check():
+    """The problems of every translation: entries untranslated, fuzzy, or
+    missing after an English change, and warnings when it is built."""
+    if not installed():
+        return None
     problems = []
     with tempfile.TemporaryDirectory() as tmp:
         pot = extract(tmp)
@@ -221,7 +227,6 @@ def cmd_check():
             continue
         entries = read_po(po)
         have = {e.msgid: e for e in entries}
-        missing = [m for m in wanted if m not in have]
         for e in entries:
             where = e.refs[0] if e.refs else "?"
             if e.msgid not in wanted:
@@ -230,24 +235,36 @@ def cmd_check():
                 problems.append(f"{lang}: fuzzy entry ({where}): {short(e.msgid)}")
             elif not e.msgstr:
                 problems.append(f"{lang}: untranslated entry ({where}): {short(e.msgid)}")
-        for m in missing:
+        for m in sorted(wanted - have.keys()):
             problems.append(f"{lang}: English text not in the catalogue "
                             f"(run `python3 book/i18n.py update`): {short(m)}")
-        code, log = build(lang, pathlib.Path(tempfile.mkdtemp()) / lang)
+        with tempfile.TemporaryDirectory() as tmp:
+            code, log = build(lang, pathlib.Path(tmp) / lang)
         for line in log.splitlines():
             if re.search(r"\b(WARN|ERROR)\b", line):
                 problems.append(f"{lang}: mdbook: {line.strip()}")
         if code != 0:
             problems.append(f"{lang}: mdbook build exited with {code}")
+    return problems
+
+
+HOW_TO_UPDATE = ("After an English change: `python3 book/i18n.py update`, translate "
+                 "the empty and fuzzy entries in book/po/*.po, then "
+                 "`python3 book/i18n.py check`.")
+
+
+def cmd_check():
+    """Fails when a language is not complete, or out of step with the
+    English, or does not build cleanly."""
+    need("mdbook-xgettext", "cargo install mdbook-i18n-helpers --locked --version 0.4.0")
+    problems = check()
     shown = problems[:40]
     for p in shown:
         print(p, file=sys.stderr)
     if len(problems) > len(shown):
         print(f"... and {len(problems) - len(shown)} more", file=sys.stderr)
     if problems:
-        print(f"translations: {len(problems)} problem(s). After an English change: "
-              "`python3 book/i18n.py update`, translate the empty and fuzzy entries "
-              "in book/po/*.po, then `python3 book/i18n.py check`.", file=sys.stderr)
+        print(f"translations: {len(problems)} problem(s). {HOW_TO_UPDATE}", file=sys.stderr)
         return 1
     cmd_stats()
     print("translations: complete, and every language builds without a warning")
