@@ -152,6 +152,10 @@ def build(lang, dest):
     env = dict(os.environ)
     if lang:
         env["MDBOOK_BOOK__LANGUAGE"] = lang
+        # Each language is served one level down: /course/es/ and so on.
+        site = env.get("MDBOOK_OUTPUT__HTML__SITE_URL")
+        if site:
+            env["MDBOOK_OUTPUT__HTML__SITE_URL"] = site.rstrip("/") + f"/{lang}/"
     run = subprocess.run(
         ["mdbook", "build", "-d", str(dest), str(BOOK)],
         env=env,
