@@ -29,10 +29,16 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import search_cjk  # noqa: E402
+
 BOOK = pathlib.Path(__file__).resolve().parent
 PO = BOOK / "po"
 OUT = BOOK / "book"
 LANGUAGES = {"es": "Español", "ja": "日本語"}
+# Languages written without spaces, whose search index is rebuilt
+# (book/search_cjk.py).
+CJK = {"ja"}
 
 
 # --- reading catalogues ----------------------------------------------------
@@ -288,6 +294,8 @@ def cmd_build():
         code, log = build(lang, OUT / lang)
         if code != 0:
             sys.exit(log)
+        if lang in CJK:
+            search_cjk.main(OUT / lang)
     print(f"built: English in {OUT}, " +
           ", ".join(f"{lang} in {OUT / lang}" for lang in LANGUAGES))
 
