@@ -402,7 +402,13 @@ def main():
             )
     else:
         problems.extend(f"layout: {p}" for p in layout_problems)
-    translation_problems = i18n.check() if list(i18n.PO.glob("*.po")) else []
+    translated = BOOK / "translated"
+    translation_problems = (
+        i18n.check(translated) if list(i18n.PO.glob("*.po")) else []
+    )
+    for lang in i18n.LANGUAGES:
+        if translation_problems is not None and (translated / lang).is_dir():
+            check_output(translated / lang)
     if translation_problems is None:
         if os.environ.get("BOOK_TRANSLATIONS_REQUIRED") == "1":
             problems.append("translations: mdbook-i18n-helpers is not installed, "

@@ -221,9 +221,11 @@ def installed():
     return shutil.which("mdbook-xgettext") and shutil.which("mdbook-gettext")
 
 
-def check():
+def check(dest_root=None):
     """The problems of every translation: entries untranslated, fuzzy, or
-    missing after an English change, and warnings when it is built."""
+    missing after an English change, and warnings when it is built. With
+    `dest_root`, each language is built into DEST_ROOT/LANG and left there
+    (book/check.py then checks its links)."""
     if not installed():
         return None
     problems = []
@@ -249,7 +251,8 @@ def check():
             problems.append(f"{lang}: English text not in the catalogue "
                             f"(run `python3 book/i18n.py update`): {short(m)}")
         with tempfile.TemporaryDirectory() as tmp:
-            code, log = build(lang, pathlib.Path(tmp) / lang)
+            dest = pathlib.Path(dest_root or tmp) / lang
+            code, log = build(lang, dest)
         for line in log.splitlines():
             if re.search(r"\b(WARN|ERROR)\b", line):
                 problems.append(f"{lang}: mdbook: {line.strip()}")
