@@ -1,0 +1,3 @@
+//! Peers and gates the labs share: each file holds one kind.
+
+pub mod gate;
