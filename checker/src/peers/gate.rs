@@ -83,6 +83,23 @@ impl Gate {
         .flatten()
     }
 
+    /// Lets every held process but `keep` go on at once; returns the pids
+    /// that were let through.
+    pub fn pass_all_but(&mut self, run: &Run, keep: i32) -> Vec<i32> {
+        self.held();
+        let passed: Vec<i32> = self
+            .held
+            .iter()
+            .map(|h| h.1)
+            .filter(|&pid| pid != keep)
+            .collect();
+        if !passed.is_empty() {
+            self.held.retain(|h| h.1 == keep);
+            run.activity.touch();
+        }
+        passed
+    }
+
     /// Lets every held process go, and removes the gate: no process stops
     /// there any more.
     pub fn release_all(&mut self, run: &Run) {
