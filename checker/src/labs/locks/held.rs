@@ -18,9 +18,9 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use super::{SEGMENT_BYTES, release_workers, segment};
+use crate::peers::waiting::{described, spinning};
 use crate::procfs;
 use crate::scenario::{Failure, Outcome, Run};
-use crate::usage::Usage;
 
 fn alive(pid: i32) -> bool {
     procfs::stat(pid).is_some_and(|s| !s.is_zombie())
@@ -113,23 +113,15 @@ fn catch_the_holder(
             continue;
         }
         let others: Vec<i32> = live.into_iter().filter(|&o| o != w && alive(o)).collect();
-        let before: Vec<Usage> = others.iter().map(|&o| Usage::of(o)).collect();
-        run.pause(Duration::from_millis(400));
-        let spinning = others
-            .iter()
-            .zip(&before)
-            .map(|(&o, b)| (o, Usage::of(o).since(b)))
-            .find(|(o, used)| alive(*o) && used.never_slept());
+        let spun = spinning(run, &others, Duration::from_millis(400));
         run.resume(w);
-        if let Some((o, used)) = spinning {
+        if let Some((o, spent)) = spun {
             return Err(Failure::wrong(
                 format!("the other workers to sleep while worker {w} holds {lock}"),
                 format!(
                     "the checker stopped worker {w} inside its critical section (the total \
-                     stopped moving); worker {o} then used {:.0} ms of CPU in {:.0} ms and \
-                     never slept",
-                    used.cpu.as_secs_f64() * 1000.0,
-                    used.wall.as_secs_f64() * 1000.0
+                     stopped moving); worker {o}: {}",
+                    described(&spent)
                 ),
             )
             .because(format!(

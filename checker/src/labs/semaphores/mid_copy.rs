@@ -94,22 +94,27 @@ fn held_in(run: &mut Run, copy: Copy) -> Outcome {
     }
     let why = held.map(|a| {
         let who = copy.who();
-        let first = format!(
+        let held = format!(
             "the checker held {who} {a} halfway through copying a message {} a slot",
             copy.into_or_out()
         );
+        let causes = "a slot is used outside the mutex: announced (full) before it is whole, or \
+                      given back before it is copied out (empty)";
         if meanwhile.is_empty() {
             format!(
-                "{first}; the message it copied was then damaged: the slot is used outside \
-                 the mutex (announced with `full`, or given back with `empty`, before the \
-                 copy is done)"
+                "messages were damaged. {}, and nobody used the ring meanwhile, as it \
+                 should be; the damage came at another moment. Possible causes: {causes}",
+                capitalised(&held)
             )
         } else {
             format!(
-                "{first}, and meanwhile {} {} copied messages {} slots too: the copy is done \
-                 outside the mutex, so two processes use the ring at once (a slot announced \
-                 before it is whole, or given back before it is copied out)",
-                if meanwhile.len() == 1 { copy.who() } else { "processes" },
+                "{held}, and meanwhile {} {} copied messages {} slots too: the copy is done \
+                 outside the mutex, so two processes use the ring at once ({causes})",
+                if meanwhile.len() == 1 {
+                    copy.who()
+                } else {
+                    "processes"
+                },
                 list(&meanwhile),
                 copy.into_or_out()
             )
@@ -207,4 +212,12 @@ fn wait_until_full(run: &Run, program: i32, producers: usize, consumers: usize) 
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }

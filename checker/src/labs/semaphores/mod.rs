@@ -202,4 +202,3 @@ pub fn list(pids: &[i32]) -> String {
     let v: Vec<String> = pids.iter().map(i32::to_string).collect();
     v.join(", ")
 }
-

@@ -10,10 +10,10 @@ use rand::seq::SliceRandom;
 
 use super::{STUCK_FOR, alive, in_sem_wait, list, live_children};
 use crate::peers::gate::peer_pid;
+use crate::peers::waiting::{described, spinning};
 use crate::process::Proc;
 use crate::procfs;
 use crate::scenario::{Failure, Outcome, Run};
-use crate::usage::Usage;
 
 /// A job printing: connected to the checker until the checker drops it.
 struct Holder {
@@ -157,8 +157,11 @@ impl Printers {
                 let since = *awake_since.get_or_insert_with(Instant::now);
                 if since.elapsed() >= Duration::from_secs(1) {
                     awake_since = None;
-                    let awake: Vec<i32> =
-                        waiters.iter().copied().filter(|&p| !in_sem_wait(p)).collect();
+                    let awake: Vec<i32> = waiters
+                        .iter()
+                        .copied()
+                        .filter(|&p| !in_sem_wait(p))
+                        .collect();
                     waits_without_blocking(run, &awake)?;
                 }
             } else {
@@ -235,8 +238,17 @@ fn late_job(run: &mut Run, room: &mut Printers, spool: &mut Proc, job: usize) ->
         "/dev/shm/sem.{}printers",
         run.sandbox.ipc_prefix.trim_start_matches('/')
     );
-    if !run.sandbox.ipc_objects().iter().any(|o| o.display().to_string() == sem) {
-        let ended: Vec<String> = room.finished.iter().map(|(p, j)| format!("job {j} ({p})")).collect();
+    if !run
+        .sandbox
+        .ipc_objects()
+        .iter()
+        .any(|o| o.display().to_string() == sem)
+    {
+        let ended: Vec<String> = room
+            .finished
+            .iter()
+            .map(|(p, j)| format!("job {j} ({p})"))
+            .collect();
         return Err(Failure::wrong(
             format!("{sem} to stay while the spool runs, for jobs still to come"),
             format!(
@@ -277,44 +289,42 @@ fn late_job(run: &mut Run, room: &mut Printers, spool: &mut Proc, job: usize) ->
 /// asleep in sem_wait: watched for 300 ms, a job that never sleeps waits in
 /// a busy loop; one that sleeps elsewhere polls.
 fn waits_without_blocking(run: &Run, awake: &[i32]) -> Outcome {
-    let before: Vec<Usage> = awake.iter().map(|&p| Usage::of(p)).collect();
-    run.pause(Duration::from_millis(300));
-    for (&job, b) in awake.iter().zip(&before) {
+    let hint = "`wait` is sem_wait, which sleeps until a unit is posted (in a loop only for \
+                EINTR); keep sem_trywait for try_wait";
+    if let Some((job, spent)) = spinning(run, awake, Duration::from_millis(300)) {
+        return Err(Failure::wrong(
+            format!("job {job} to sleep in sem_wait while every printer is taken"),
+            described(&spent),
+        )
+        .because(
+            "the job waits for a printer in a busy loop (trying again and again, as a loop \
+             around sem_trywait does) instead of blocking in sem_wait",
+        )
+        .hint(hint));
+    }
+    for &job in awake {
         if !alive(job) || in_sem_wait(job) {
             continue;
         }
-        let used = Usage::of(job).since(b);
-        let expected = format!("job {job} to sleep in sem_wait while every printer is taken");
-        if used.never_slept() {
-            return Err(Failure::wrong(
-                expected,
-                format!(
-                    "it used {:.0} ms of CPU in {:.0} ms and never slept",
-                    used.cpu.as_secs_f64() * 1000.0,
-                    used.wall.as_secs_f64() * 1000.0
-                ),
-            )
-            .because(
-                "the job waits for a printer in a busy loop (trying again and again, as a \
-                 loop around sem_trywait does) instead of blocking in sem_wait",
-            )
-            .hint("`wait` is sem_wait, which sleeps until a unit is posted; keep sem_trywait for try_wait"));
-        }
         let call = procfs::blocked(job)
             .syscall
-            .and_then(|(nr, _)| crate::diagnose::syscall_name(nr))
-            .unwrap_or("no system call");
-        if used.cpu_share() < 0.5 && call != "futex" {
+            .and_then(|(nr, _)| crate::diagnose::syscall_name(nr));
+        if let Some(call) = call.filter(|c| {
+            matches!(
+                *c,
+                "nanosleep" | "clock_nanosleep" | "sched_yield" | "poll" | "select"
+            )
+        }) {
             return Err(Failure::wrong(
-                expected,
-                format!("it keeps waking up: it sleeps in {call}, not in sem_wait"),
+                format!("job {job} to sleep in sem_wait while every printer is taken"),
+                format!("it sleeps in {call} and wakes up again and again"),
             )
             .because(
                 "the job waits for a printer by polling (trying the semaphore, then sleeping a \
                  little, again and again) instead of blocking in sem_wait, which wakes it as \
                  soon as a printer is free",
             )
-            .hint("`wait` is sem_wait, in a loop only for EINTR"));
+            .hint(hint));
         }
     }
     Ok(())
@@ -544,4 +554,3 @@ pub fn named_printers(run: &mut Run) -> Outcome {
     }
     Ok(())
 }
-

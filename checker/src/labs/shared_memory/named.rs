@@ -9,6 +9,7 @@ use std::time::Duration;
 use rand::Rng;
 
 use super::segment::*;
+use crate::peers::waiting::{described, spinning};
 use crate::process::Proc;
 use crate::procfs;
 use crate::scenario::{Failure, Outcome, Run, quote_lines};
@@ -211,18 +212,20 @@ pub fn expect_reader_waits(run: &Run, p: &mut Proc, name: &str, waiting: &str) -
     if settled == Some(false) {
         return Err(too_early(run, p));
     }
-    run.expect_asleep(
-        reader,
-        Duration::from_millis(500),
-        "the reader",
-        "the ready flag",
-    )
-    .map_err(|f| {
-        f.hint(
+    if let Some((_, spent)) = spinning(run, &[reader], Duration::from_millis(500)) {
+        return Err(Failure::wrong(
+            "the reader to sleep while it waits for the ready flag",
+            described(&spent),
+        )
+        .because(
+            "the reader waits for the ready flag in a busy loop (it looks again and again \
+             without pausing): a whole CPU burnt for nothing",
+        )
+        .hint(
             "sleep between two looks at `ready` (a millisecond is plenty): \
              std::thread::sleep",
-        )
-    })?;
+        ));
+    }
     if ended(reader) {
         return Err(too_early(run, p));
     }
