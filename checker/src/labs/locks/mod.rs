@@ -20,9 +20,11 @@ use crate::process::{Exit, Proc};
 use crate::procfs;
 use crate::scenario::{Failure, Fixture, Outcome, Run, Scenario, Variant};
 
+mod bench;
 mod held;
 mod lines;
 
+use bench::bench_figures_hold_up;
 use held::{SharedLocks, held_lock_puts_others_to_sleep};
 use lines::{lines_stay_whole, lock_only_around_line};
 
@@ -110,6 +112,18 @@ pub static LAB: Lab = Lab {
             ],
             max_procs: 16,
             run: lock_only_around_line,
+        },
+        Scenario {
+            name: "bench-figures-hold-up",
+            points: 1,
+            limit: Duration::from_secs(20),
+            does: "runs `bench 2 M` and reads its table",
+            expects: "figures that are possible: nothing lost but with `none`, total + lost = the additions, nanoseconds per addition that make the milliseconds, no method faster than it can be, and times that add up to no more than the bench ran",
+            hints: &[
+                "The bench is given: it times your `add_atomic`, `add_locked` and `FileTotal::add`. If a figure is impossible, one of them skips work (an addition that does not happen, a file never written).",
+            ],
+            max_procs: 8,
+            run: bench_figures_hold_up,
         },
     ],
     fixtures: &[
