@@ -70,7 +70,7 @@ fn held(
     let m: u64 = 1_000_000_000;
     let mut p = run.spawn("counter", &[method.into(), n.to_string(), m.to_string()])?;
     let (workers, ()) = release_workers(run, &mut p, n, |_| ())?;
-    let caught = catch_the_holder(run, &workers, total, lock, hint);
+    let caught = catch_the_holder(run, &workers, total, lock, hint, method == "file");
     for &w in &workers {
         run.resume(w);
         let _ = kill(Pid::from_raw(w), Signal::SIGKILL);
@@ -95,6 +95,7 @@ fn catch_the_holder(
     total: &dyn Fn() -> Option<Vec<u8>>,
     lock: &str,
     hint: &str,
+    kill_holder: bool,
 ) -> Outcome {
     for _ in 0..60 {
         let live: Vec<i32> = workers.iter().copied().filter(|&w| alive(w)).collect();
@@ -114,7 +115,15 @@ fn catch_the_holder(
         }
         let others: Vec<i32> = live.into_iter().filter(|&o| o != w && alive(o)).collect();
         let spun = spinning(run, &others, Duration::from_millis(400));
-        run.resume(w);
+        if total() != before {
+            // Someone added after all: they were only slow to get a CPU,
+            // and w was not holding the lock. Try again.
+            run.resume(w);
+            continue;
+        }
+        if !kill_holder {
+            run.resume(w);
+        }
         if let Some((o, spent)) = spun {
             return Err(Failure::wrong(
                 format!("the other workers to sleep while worker {w} holds {lock}"),
@@ -130,9 +139,38 @@ fn catch_the_holder(
             ))
             .hint(hint));
         }
+        if kill_holder {
+            return others_go_on(run, w, total, lock);
+        }
         return Ok(());
     }
     Ok(())
+}
+
+/// Kills the worker `w`, stopped while it holds the lock: the lock must
+/// die with it, and the other workers go on.
+fn others_go_on(run: &Run, w: i32, total: &dyn Fn() -> Option<Vec<u8>>, lock: &str) -> Outcome {
+    let _ = kill(Pid::from_raw(w), Signal::SIGKILL);
+    run.activity.touch();
+    let before = total();
+    let moved = run.poll(Duration::from_secs(3), || (total() != before).then_some(()));
+    if moved.is_some() {
+        return Ok(());
+    }
+    Err(Failure::wrong(
+        format!("the other workers to go on once worker {w}, holding {lock}, is killed"),
+        format!(
+            "the checker killed worker {w} (SIGKILL) inside its critical section, and for 3 s \
+             after that no other worker added anything"
+        ),
+    )
+    .because(
+        "the lock outlived the process that held it. A lock the kernel knows as a lock \
+         (flock, fcntl) is released when its holder's descriptors close, as they do when it \
+         dies; a lock made of something else (a lock file created with O_EXCL, a flag in the \
+         file) stays there for ever",
+    )
+    .hint("lock total.txt itself with flock(LOCK_EX) (or fcntl): the kernel releases it if the holder dies"))
 }
 
 /// Watches `/proc/locks` while the workers run, for two processes holding

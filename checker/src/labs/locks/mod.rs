@@ -78,8 +78,8 @@ pub static LAB: Lab = Lab {
             name: "held-lock-puts-others-to-sleep",
             points: 2,
             limit: Duration::from_secs(40),
-            does: "runs `counter mutex 3 M`, then `counter file 3 M` with M too large to finish, and stops a worker (SIGSTOP) at random moments until it catches one inside its critical section (the total stops moving), then watches the others' CPU time",
-            expects: "the other workers asleep while the holder is stopped: blocked in the lock, not trying again and again",
+            does: "runs `counter mutex 3 M`, then `counter file 3 M` with M too large to finish, and stops a worker (SIGSTOP) at random moments until it catches one inside its critical section (the total stops moving), then watches the others' CPU time; the file's holder is then killed",
+            expects: "the other workers asleep while the holder is stopped: blocked in the lock, not trying again and again; and, for the file, the others going on once the holder is killed",
             hints: &[
                 "Waiting for a lock is sleeping: pthread_mutex_lock and a blocking flock(LOCK_EX) put the caller to sleep until the holder lets go.",
                 "A loop around pthread_mutex_trylock or flock(LOCK_NB) keeps a CPU busy for nothing, and on a loaded machine steals it from the holder.",
@@ -181,6 +181,11 @@ pub static LAB: Lab = Lab {
             name: "guard-bound-to-underscore",
             caught_by: "counter-mutex",
             says: "let _ =",
+        },
+        Fixture {
+            name: "lock-file-outlives-holder",
+            caught_by: "held-lock-puts-others-to-sleep",
+            says: "outlived the process that held it",
         },
         Fixture {
             name: "flock-shared-lock",
