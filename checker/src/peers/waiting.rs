@@ -12,8 +12,11 @@ use std::time::{Duration, Instant};
 use crate::procfs;
 use crate::scenario::Run;
 
-/// The share of wall time runnable that means "never slept".
-const NEVER_SLEPT: f64 = 0.8;
+/// The share of wall time runnable that means "never slept". Not higher:
+/// schedstat adds a wait for a CPU only once the wait is over, so on a
+/// loaded machine up to a scheduling period of a spinner's window may not
+/// show yet. A process that blocks is runnable a few per cent of the time.
+const NEVER_SLEPT: f64 = 0.5;
 
 /// How a process used a stretch of time.
 #[derive(Clone, Copy, Debug)]

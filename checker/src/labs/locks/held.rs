@@ -114,7 +114,7 @@ fn catch_the_holder(
             continue;
         }
         let others: Vec<i32> = live.into_iter().filter(|&o| o != w && alive(o)).collect();
-        let spun = spinning(run, &others, Duration::from_millis(400));
+        let spun = spinning(run, &others, Duration::from_millis(600));
         if total() != before {
             // Someone added after all: they were only slow to get a CPU,
             // and w was not holding the lock. Try again.
