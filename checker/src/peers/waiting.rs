@@ -1,22 +1,20 @@
 //! Waiting measured: whether processes that should be waiting slept, or
 //! spun.
 //!
-//! It looks at `/proc/PID/schedstat` only: time on a CPU plus time waiting
-//! for one, in nanoseconds. A process that spins is runnable all the time,
-//! so that sum keeps up with the wall clock, even when a loaded machine
-//! gives it almost no CPU: less than one 10 ms tick of `utime + stime`,
-//! which is why the tick counts are not used here.
+//! A process goes to sleep each time it blocks: the kernel counts those
+//! times as voluntary context switches (`/proc/PID/status`). A process that
+//! spins never blocks, however little CPU a loaded machine gives it, so its
+//! count stays still while it runs (`/proc/PID/schedstat`, in nanoseconds).
+//! A process that sleeps all along does not run at all; one that naps and
+//! looks again blocks at every nap. Neither the share of CPU time (a
+//! spinner may get a few per cent of a loaded machine) nor the time spent
+//! waiting for a CPU (a napping process woken late waits for one too) tells
+//! them apart as surely.
 
 use std::time::{Duration, Instant};
 
 use crate::procfs;
 use crate::scenario::Run;
-
-/// The share of wall time runnable that means "never slept". Not higher:
-/// schedstat adds a wait for a CPU only once the wait is over, so on a
-/// loaded machine up to a scheduling period of a spinner's window may not
-/// show yet. A process that blocks is runnable a few per cent of the time.
-const NEVER_SLEPT: f64 = 0.5;
 
 /// How a process used a stretch of time.
 #[derive(Clone, Copy, Debug)]
@@ -24,45 +22,79 @@ pub struct Spent {
     pub wall: Duration,
     /// On a CPU.
     pub ran: Duration,
-    /// Runnable, waiting for a CPU.
-    pub queued: Duration,
+    /// How many times it blocked (voluntary context switches).
+    pub slept: u64,
 }
 
 impl Spent {
-    /// Runnable nearly all the time, and on a CPU at least a little.
+    /// It ran, and never blocked.
     pub fn never_slept(&self) -> bool {
-        self.wall >= Duration::from_millis(200)
-            && !self.ran.is_zero()
-            && (self.ran + self.queued).as_secs_f64() > NEVER_SLEPT * self.wall.as_secs_f64()
+        self.wall >= Duration::from_millis(200) && !self.ran.is_zero() && self.slept == 0
     }
 }
 
+/// Voluntary context switches of `pid` so far.
+fn blocked_times(pid: i32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn sample(pid: i32) -> Option<(Duration, u64)> {
+    Some((procfs::sched_times(pid)?.0, blocked_times(pid)?))
+}
+
 /// Watches `pids` for `window` (capped by the deadline); returns the first
-/// one still alive that never slept, with how it spent the time.
+/// one still alive that ran and never slept, with how it spent the time.
 pub fn spinning(run: &Run, pids: &[i32], window: Duration) -> Option<(i32, Spent)> {
     let start = Instant::now();
-    let before: Vec<Option<(Duration, Duration)>> =
-        pids.iter().map(|&p| procfs::sched_times(p)).collect();
+    let before: Vec<Option<(Duration, u64)>> = pids.iter().map(|&p| sample(p)).collect();
     run.pause(window);
     let wall = start.elapsed();
     pids.iter().zip(before).find_map(|(&pid, b)| {
-        let (ran0, queued0) = b?;
+        let (ran0, slept0) = b?;
         let alive = procfs::stat(pid).is_some_and(|s| !s.is_zombie());
-        let (ran1, queued1) = procfs::sched_times(pid)?;
+        let (ran1, slept1) = sample(pid)?;
         let spent = Spent {
             wall,
             ran: ran1.saturating_sub(ran0),
-            queued: queued1.saturating_sub(queued0),
+            slept: slept1.saturating_sub(slept0),
         };
         (alive && spent.never_slept()).then_some((pid, spent))
     })
 }
 
-/// "it was runnable N ms of M ms and never slept", for a report.
+/// "it ran N ms in M ms and never blocked", for a report.
 pub fn described(spent: &Spent) -> String {
     format!(
-        "it was on a CPU or waiting for one {:.0} ms of {:.0} ms, and never slept",
-        (spent.ran + spent.queued).as_secs_f64() * 1000.0,
-        spent.wall.as_secs_f64() * 1000.0
+        "in {:.0} ms it ran {:.0} ms and never blocked once (no voluntary context switch)",
+        spent.wall.as_secs_f64() * 1000.0,
+        spent.ran.as_secs_f64() * 1000.0
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sleeping_process_blocks_and_a_spinning_one_does_not() {
+        let me = std::process::id() as i32;
+        let (_, before) = sample(me).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        let (_, after) = sample(me).unwrap();
+        assert!(after > before, "a sleep is a voluntary switch");
+        let spent = Spent {
+            wall: Duration::from_millis(300),
+            ran: Duration::from_millis(30),
+            slept: 0,
+        };
+        assert!(spent.never_slept());
+        let asleep = Spent {
+            ran: Duration::ZERO,
+            ..spent
+        };
+        assert!(!asleep.never_slept(), "not running at all is not spinning");
+    }
 }
