@@ -173,6 +173,31 @@ struct Slot {
     bytes: [u8; MESSAGE_MAX],
 }
 
+/// The ring of slots, in shared memory. Messages are in
+/// `slots[head], slots[head + 1], ...` (wrapping around), `tail` is the
+/// next slot to fill.
+#[allow(dead_code)]
+#[repr(C)]
+struct Ring {
+    head: usize,
+    tail: usize,
+    slots: [Slot; MAX_CAPACITY],
+}
+
+/// A queue of at most `capacity` short messages, shared by the processes
+/// forked after it was made.
+#[allow(dead_code)]
+pub struct BoundedBuffer {
+    capacity: usize,
+    /// Free slots: producers wait on it while the buffer is full.
+    empty: Semaphore,
+    /// Filled slots: consumers wait on it while the buffer is empty.
+    full: Semaphore,
+    /// 1 or 0: who may touch the slots, `head` and `tail` right now.
+    mutex: Semaphore,
+    ring: Shared<Ring>,
+}
+
 // Until `put` and `take` call them, these are unused.
 #[allow(dead_code)]
 impl Slot {
@@ -198,31 +223,6 @@ impl Slot {
         out.extend_from_slice(&self.bytes[half..len]);
         String::from_utf8_lossy(&out).into_owned()
     }
-}
-
-/// The ring of slots, in shared memory. Messages are in
-/// `slots[head], slots[head + 1], ...` (wrapping around), `tail` is the
-/// next slot to fill.
-#[allow(dead_code)]
-#[repr(C)]
-struct Ring {
-    head: usize,
-    tail: usize,
-    slots: [Slot; MAX_CAPACITY],
-}
-
-/// A queue of at most `capacity` short messages, shared by the processes
-/// forked after it was made.
-#[allow(dead_code)]
-pub struct BoundedBuffer {
-    capacity: usize,
-    /// Free slots: producers wait on it while the buffer is full.
-    empty: Semaphore,
-    /// Filled slots: consumers wait on it while the buffer is empty.
-    full: Semaphore,
-    /// 1 or 0: who may touch the slots, `head` and `tail` right now.
-    mutex: Semaphore,
-    ring: Shared<Ring>,
 }
 
 impl BoundedBuffer {

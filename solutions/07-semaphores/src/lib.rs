@@ -277,6 +277,30 @@ struct Slot {
     bytes: [u8; MESSAGE_MAX],
 }
 
+/// The ring of slots, in shared memory. Messages are in
+/// `slots[head], slots[head + 1], ...` (wrapping around), `tail` is the
+/// next slot to fill.
+#[repr(C)]
+struct Ring {
+    head: usize,
+    tail: usize,
+    slots: [Slot; MAX_CAPACITY],
+}
+
+/// A queue of at most `capacity` short messages, shared by the processes
+/// forked after it was made.
+pub struct BoundedBuffer {
+    capacity: usize,
+    /// Free slots: producers wait on it while the buffer is full.
+    empty: Semaphore,
+    /// Filled slots: consumers wait on it while the buffer is empty.
+    full: Semaphore,
+    /// 1 or 0: who may touch the slots, `head` and `tail` right now.
+    mutex: Semaphore,
+    ring: Shared<Ring>,
+}
+// ANCHOR_END: ring
+
 impl Slot {
     /// Copies `bytes` (at most [`MESSAGE_MAX`]) into the slot. The checker
     /// may hold the process halfway through ([`given::pause_point`]), to
@@ -302,29 +326,6 @@ impl Slot {
     }
 }
 
-/// The ring of slots, in shared memory. Messages are in
-/// `slots[head], slots[head + 1], ...` (wrapping around), `tail` is the
-/// next slot to fill.
-#[repr(C)]
-struct Ring {
-    head: usize,
-    tail: usize,
-    slots: [Slot; MAX_CAPACITY],
-}
-
-/// A queue of at most `capacity` short messages, shared by the processes
-/// forked after it was made.
-pub struct BoundedBuffer {
-    capacity: usize,
-    /// Free slots: producers wait on it while the buffer is full.
-    empty: Semaphore,
-    /// Filled slots: consumers wait on it while the buffer is empty.
-    full: Semaphore,
-    /// 1 or 0: who may touch the slots, `head` and `tail` right now.
-    mutex: Semaphore,
-    ring: Shared<Ring>,
-}
-// ANCHOR_END: ring
 
 impl BoundedBuffer {
     // ANCHOR: new
