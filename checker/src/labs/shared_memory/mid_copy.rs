@@ -2,6 +2,7 @@
 //! message (at the given `pause_point("copy")` in `Mapping::write_data`),
 //! while the checker looks at the segment and starts a reader.
 
+use std::os::unix::fs::MetadataExt;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -33,6 +34,24 @@ fn writer_held(run: &mut Run, gate: &mut Gate, text: &str) -> Result<(Proc, bool
     }
 }
 
+fn ready_too_early(len: usize) -> Failure {
+    Failure::wrong(
+        "ready = 0 while the writer is still copying the data",
+        format!(
+            "the checker held the writer halfway through copying its {len} bytes \
+             (in Mapping::write_data), and ready was 1 already"
+        ),
+    )
+    .because(
+        "the writer set ready before the data was all there: a reader that sees \
+         ready = 1 at that moment takes a half-written message",
+    )
+    .hint(
+        "store READY in `ready` last, with Ordering::Release, after the magic, the \
+         length and all of the data",
+    )
+}
+
 pub fn reader_meets_writer_mid_copy(run: &mut Run) -> Outcome {
     // Several pages of text, so that the first half and the second lie on
     // pages of their own.
@@ -47,21 +66,7 @@ pub fn reader_meets_writer_mid_copy(run: &mut Run) -> Outcome {
         if let Some(seg) = seg
             && seg.word(1).load(Ordering::Acquire) == READY
         {
-            return Err(Failure::wrong(
-                "ready = 0 while the writer is still copying the data",
-                format!(
-                    "the checker held the writer halfway through copying its {len} bytes \
-                     (in Mapping::write_data), and ready was 1 already"
-                ),
-            )
-            .because(
-                "the writer set ready before the data was all there: a reader that sees \
-                 ready = 1 at that moment takes a half-written message",
-            )
-            .hint(
-                "store READY in `ready` last, with Ordering::Release, after the magic, the \
-                 length and all of the data",
-            ));
+            return Err(ready_too_early(len));
         }
         // A reader that comes now finds the segment half written: it must
         // wait for ready.
@@ -100,6 +105,8 @@ pub fn stale_segment_at_the_name(run: &mut Run) -> Outcome {
         seg.write_data(old.as_bytes());
         seg.word(1).store(READY, Ordering::Release);
     }
+    let inode = |path: &std::path::Path| std::fs::metadata(path).ok().map(|m| m.ino());
+    let old_inode = inode(&path);
     let mut gate = Gate::open(run, "copy")?;
     let (mut w, held) = writer_held(run, &mut gate, &text)?;
     if held {
@@ -107,10 +114,13 @@ pub fn stale_segment_at_the_name(run: &mut Run) -> Outcome {
         if let Some(seg) = seg
             && seg.word(1).load(Ordering::Acquire) == READY
         {
+            if inode(&path) != old_inode {
+                return Err(ready_too_early(text.len()));
+            }
             return Err(Failure::wrong(
                 "ready = 0 while the writer is still copying the data",
-                "the checker held the writer halfway through its copy, and ready was 1: the \
-                 one left by the old message",
+                "the checker held the writer halfway through its copy, and ready was 1 in the \
+                 very segment (same inode) the old message had left",
             )
             .because(
                 "the writer opened the segment an earlier run had left at the name (ready = 1, \
