@@ -99,6 +99,30 @@ impl Mapping {
         // exactly as long as the header.
         unsafe { self.ptr.as_ptr().cast::<u8>().add(HEADER_LEN.min(self.len)) }
     }
+    /// Copies `data` into the data area, just after the header. The
+    /// checker may hold the process halfway through the copy
+    /// ([`given::pause_point`]), to see what a reader would find then.
+    pub fn write_data(&self, data: &[u8]) -> Result<()> {
+        ensure!(
+            data.len() <= self.capacity(),
+            "{} bytes do not fit in a segment with room for {}",
+            data.len(),
+            self.capacity()
+        );
+        let half = data.len() / 2;
+        // SAFETY: the data area has room for `data` (checked above).
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.data_ptr(), half) };
+        given::pause_point("copy");
+        // SAFETY: as above, for the second half.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                data[half..].as_ptr(),
+                self.data_ptr().add(half),
+                data.len() - half,
+            )
+        };
+        Ok(())
+    }
 }
 
 impl Drop for Mapping {
@@ -183,7 +207,7 @@ pub fn write_message(segment: &Mapping, data: &[u8]) -> Result<()> {
     // 1. Check that `data` fits: `segment.capacity()`.
     // 2. `let header = segment.header()?;` store MAGIC in `magic` and the
     //    length in `len` (Ordering::Relaxed is enough for these).
-    // 3. Copy `data` to `segment.data_ptr()` (std::ptr::copy_nonoverlapping).
+    // 3. Copy `data` after the header with `segment.write_data(data)`.
     // 4. Last, store READY in `ready` with Ordering::Release.
     let _ = (segment, data);
     todo!("write_message: header, data, then ready")

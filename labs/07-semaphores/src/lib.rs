@@ -198,6 +198,33 @@ pub struct BoundedBuffer {
     ring: Shared<Ring>,
 }
 
+// Until `put` and `take` call them, these are unused.
+#[allow(dead_code)]
+impl Slot {
+    /// Copies `bytes` (at most [`MESSAGE_MAX`]) into the slot. The checker
+    /// may hold the process halfway through ([`given::pause_point`]), to
+    /// see what the others do meanwhile.
+    fn store(&mut self, bytes: &[u8]) {
+        let half = bytes.len() / 2;
+        self.bytes[..half].copy_from_slice(&bytes[..half]);
+        given::pause_point("put");
+        self.bytes[half..bytes.len()].copy_from_slice(&bytes[half..]);
+        self.len = bytes.len();
+    }
+
+    /// Copies the message out of the slot; the checker may hold the
+    /// process halfway through, as in [`Slot::store`].
+    fn load(&self) -> String {
+        let len = self.len.min(MESSAGE_MAX);
+        let half = len / 2;
+        let mut out = Vec::with_capacity(len);
+        out.extend_from_slice(&self.bytes[..half]);
+        given::pause_point("take");
+        out.extend_from_slice(&self.bytes[half..len]);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
 impl BoundedBuffer {
     /// An empty buffer for at most `capacity` messages (1 to [`MAX_CAPACITY`]).
     pub fn new(capacity: usize) -> Result<BoundedBuffer> {
@@ -211,7 +238,7 @@ impl BoundedBuffer {
     /// while the buffer is full.
     pub fn put(&self, message: &str) -> Result<()> {
         // TODO: check the length; wait for a free slot; under the mutex,
-        // copy the bytes into the slot at `tail`, set its `len` and move
+        // copy the bytes into the slot at `tail` with `Slot::store` and move
         // `tail` on (through `self.ring.as_ptr()`, in `unsafe`); then post
         // that there is one more message.
         let _ = message;
@@ -221,7 +248,7 @@ impl BoundedBuffer {
     /// Removes the message at the head, waiting while the buffer is empty.
     pub fn take(&self) -> Result<String> {
         // TODO: the mirror image of put. Copy the message out of the slot
-        // before you let go of the mutex.
+        // (`Slot::load`) before you let go of the mutex.
         todo!("BoundedBuffer::take: full, mutex, read, empty")
     }
 }

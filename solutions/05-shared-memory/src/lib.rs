@@ -114,6 +114,30 @@ impl Mapping {
         // exactly as long as the header.
         unsafe { self.ptr.as_ptr().cast::<u8>().add(HEADER_LEN.min(self.len)) }
     }
+    /// Copies `data` into the data area, just after the header. The
+    /// checker may hold the process halfway through the copy
+    /// ([`given::pause_point`]), to see what a reader would find then.
+    pub fn write_data(&self, data: &[u8]) -> Result<()> {
+        ensure!(
+            data.len() <= self.capacity(),
+            "{} bytes do not fit in a segment with room for {}",
+            data.len(),
+            self.capacity()
+        );
+        let half = data.len() / 2;
+        // SAFETY: the data area has room for `data` (checked above).
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.data_ptr(), half) };
+        given::pause_point("copy");
+        // SAFETY: as above, for the second half.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                data[half..].as_ptr(),
+                self.data_ptr().add(half),
+                data.len() - half,
+            )
+        };
+        Ok(())
+    }
 }
 
 impl Drop for Mapping {
@@ -290,9 +314,8 @@ pub fn write_message(segment: &Mapping, data: &[u8]) -> Result<()> {
     let header = segment.header()?;
     header.magic.store(MAGIC, Ordering::Relaxed);
     header.len.store(data.len() as u64, Ordering::Relaxed);
-    // SAFETY: the data area has room for `data` (checked above), and no
-    // reader looks at it before `ready` says so.
-    unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), segment.data_ptr(), data.len()) };
+    // No reader looks at the data before `ready` says so.
+    segment.write_data(data)?;
     // Release: every write above is visible to whoever sees ready == 1
     // with an Acquire load. Without it, the CPU or the compiler may make
     // `ready` visible before the data.

@@ -301,6 +301,31 @@ pub struct BoundedBuffer {
 }
 // ANCHOR_END: ring
 
+impl Slot {
+    /// Copies `bytes` (at most [`MESSAGE_MAX`]) into the slot. The checker
+    /// may hold the process halfway through ([`given::pause_point`]), to
+    /// see what the others do meanwhile.
+    fn store(&mut self, bytes: &[u8]) {
+        let half = bytes.len() / 2;
+        self.bytes[..half].copy_from_slice(&bytes[..half]);
+        given::pause_point("put");
+        self.bytes[half..bytes.len()].copy_from_slice(&bytes[half..]);
+        self.len = bytes.len();
+    }
+
+    /// Copies the message out of the slot; the checker may hold the
+    /// process halfway through, as in [`Slot::store`].
+    fn load(&self) -> String {
+        let len = self.len.min(MESSAGE_MAX);
+        let half = len / 2;
+        let mut out = Vec::with_capacity(len);
+        out.extend_from_slice(&self.bytes[..half]);
+        given::pause_point("take");
+        out.extend_from_slice(&self.bytes[half..len]);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
 // ANCHOR: new
 impl BoundedBuffer {
     /// An empty buffer for at most `capacity` messages (1 to [`MAX_CAPACITY`]).
@@ -336,9 +361,7 @@ impl BoundedBuffer {
             // keeps every other process out of the ring.
             unsafe {
                 let tail = (*ring).tail;
-                let slot = &mut (*ring).slots[tail];
-                slot.bytes[..bytes.len()].copy_from_slice(bytes);
-                slot.len = bytes.len();
+                (*ring).slots[tail].store(bytes);
                 (*ring).tail = (tail + 1) % self.capacity;
             }
         }
@@ -356,10 +379,8 @@ impl BoundedBuffer {
             // SAFETY: as in put.
             unsafe {
                 let head = (*ring).head;
-                let slot = &(*ring).slots[head];
                 // Copy it out before the slot can be reused.
-                let len = slot.len.min(MESSAGE_MAX);
-                let message = String::from_utf8_lossy(&slot.bytes[..len]).into_owned();
+                let message = (*ring).slots[head].load();
                 (*ring).head = (head + 1) % self.capacity;
                 message
             }

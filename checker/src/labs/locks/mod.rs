@@ -18,7 +18,15 @@ use crate::diagnose;
 use crate::labs::Lab;
 use crate::process::{Exit, Proc};
 use crate::procfs;
-use crate::scenario::{Failure, Fixture, Outcome, Run, Scenario};
+use crate::scenario::{Failure, Fixture, Outcome, Run, Scenario, Variant};
+
+mod bench;
+mod held;
+mod lines;
+
+use bench::bench_figures_hold_up;
+use held::{SharedLocks, held_lock_puts_others_to_sleep};
+use lines::{lines_stay_whole, lock_only_around_line};
 
 pub static LAB: Lab = Lab {
     number: 6,
@@ -67,6 +75,19 @@ pub static LAB: Lab = Lab {
             run: counter_atomic,
         },
         Scenario {
+            name: "held-lock-puts-others-to-sleep",
+            points: 2,
+            limit: Duration::from_secs(40),
+            does: "runs `counter mutex 3 M`, then `counter file 3 M` with M too large to finish, and stops a worker (SIGSTOP) at random moments until it catches one inside its critical section (the total stops moving), then watches the others' CPU time; the file's holder is then killed",
+            expects: "the other workers asleep while the holder is stopped: blocked in the lock, not trying again and again; and, for the file, the others going on once the holder is killed",
+            hints: &[
+                "Waiting for a lock is sleeping: pthread_mutex_lock and a blocking flock(LOCK_EX) put the caller to sleep until the holder lets go.",
+                "A loop around pthread_mutex_trylock or flock(LOCK_NB) keeps a CPU busy for nothing, and on a loaded machine steals it from the holder.",
+            ],
+            max_procs: 16,
+            run: held_lock_puts_others_to_sleep,
+        },
+        Scenario {
             name: "lines-stay-whole",
             points: 3,
             limit: Duration::from_secs(10),
@@ -91,6 +112,18 @@ pub static LAB: Lab = Lab {
             ],
             max_procs: 16,
             run: lock_only_around_line,
+        },
+        Scenario {
+            name: "bench-figures-hold-up",
+            points: 1,
+            limit: Duration::from_secs(20),
+            does: "runs `bench 2 M` and reads its table",
+            expects: "figures that are possible: nothing lost but with `none`, total + lost = the additions, nanoseconds per addition that make the milliseconds, no method faster than it can be, and times that add up to no more than the bench ran",
+            hints: &[
+                "The bench is given: it times your `add_atomic`, `add_locked` and `FileTotal::add`. If a figure is impossible, one of them skips work (an addition that does not happen, a file never written).",
+            ],
+            max_procs: 8,
+            run: bench_figures_hold_up,
         },
     ],
     fixtures: &[
@@ -134,12 +167,46 @@ pub static LAB: Lab = Lab {
             caught_by: "lock-only-around-line",
             says: "one printer after the other",
         },
+        Fixture {
+            name: "mutex-trylock-spin",
+            caught_by: "held-lock-puts-others-to-sleep",
+            says: "busy loop",
+        },
+        Fixture {
+            name: "flock-nonblocking-spin",
+            caught_by: "held-lock-puts-others-to-sleep",
+            says: "busy loop",
+        },
+        Fixture {
+            name: "guard-bound-to-underscore",
+            caught_by: "counter-mutex",
+            says: "let _ =",
+        },
+        Fixture {
+            name: "lock-file-outlives-holder",
+            caught_by: "held-lock-puts-others-to-sleep",
+            says: "outlived the process that held it",
+        },
+        Fixture {
+            name: "flock-shared-lock",
+            caught_by: "counter-flock",
+            says: "LOCK_SH",
+        },
     ],
-    variants: &[],
+    variants: &[
+        Variant {
+            name: "fcntl-record-locks",
+            design: "fcntl record locks (F_SETLKW) on the whole file instead of flock",
+        },
+        Variant {
+            name: "futex-lock",
+            design: "a lock built on a raw futex word (FUTEX_WAIT/FUTEX_WAKE, not private) instead of a pthread mutex",
+        },
+    ],
 };
 
 /// The segment the memory methods keep their total in.
-fn segment(run: &Run) -> PathBuf {
+pub(super) fn segment(run: &Run) -> PathBuf {
     PathBuf::from(format!(
         "/dev/shm/{}counter",
         run.sandbox.ipc_prefix.trim_start_matches('/')
@@ -148,7 +215,7 @@ fn segment(run: &Run) -> PathBuf {
 
 /// A size for the segment: more than the counter needs (8 bytes of total,
 /// then the mutex).
-const SEGMENT_BYTES: usize = 4096;
+pub(super) const SEGMENT_BYTES: usize = 4096;
 
 /// The counter scenarios' sizes: enough workers and additions that an
 /// unprotected read-modify-write loses updates on every run, even when the
@@ -163,7 +230,7 @@ fn sizes(run: &mut Run, per_worker: std::ops::RangeInclusive<u64>) -> (usize, u6
 /// Waits until the program has started `n` workers (held at the gate),
 /// runs `before` on their pids while they wait, then closes the program's
 /// stdin so they all start at once. Returns the workers' pids.
-fn release_workers<T>(
+pub(super) fn release_workers<T>(
     run: &mut Run,
     p: &mut Proc,
     n: usize,
@@ -218,8 +285,8 @@ const NOT_SHARED: &str = "A pthread mutex that is not marked PTHREAD_PROCESS_SHA
 
 /// Waits for the program to exit with status 0. A hang with workers asleep
 /// in futex() is the classic mutex that is not process-shared.
-fn finish(run: &Run, p: &mut Proc, workers: &[i32]) -> Outcome {
-    match p.wait(run.deadline) {
+pub(super) fn finish(run: &Run, p: &mut Proc, workers: &[i32]) -> Outcome {
+    match run.wait(p) {
         Ok(Exit::Code(0)) => Ok(()),
         Ok(other) => {
             let failure = Failure::wrong(
@@ -240,7 +307,7 @@ fn finish(run: &Run, p: &mut Proc, workers: &[i32]) -> Outcome {
                 failure
             })
         }
-        Err(_) => {
+        Err(failure) => {
             let in_futex: Vec<i32> = workers
                 .iter()
                 .copied()
@@ -251,7 +318,6 @@ fn finish(run: &Run, p: &mut Proc, workers: &[i32]) -> Outcome {
                             .is_some_and(|(nr, _)| diagnose::syscall_name(nr) == Some("futex"))
                 })
                 .collect();
-            let failure = run.timed_out(&format!("{} to finish", p.name));
             Err(if in_futex.is_empty() {
                 failure
             } else {
@@ -264,7 +330,7 @@ fn finish(run: &Run, p: &mut Proc, workers: &[i32]) -> Outcome {
 }
 
 /// The lost-update failure: what was expected, what is there, and why.
-fn lost(place: &str, start: u64, n: usize, m: u64, found: u64, why: String) -> Failure {
+pub(super) fn lost(place: &str, start: u64, n: usize, m: u64, found: u64, why: String) -> Failure {
     let expected = start + n as u64 * m;
     let happened = if found < expected {
         format!(
@@ -329,7 +395,8 @@ fn counter_mutex(run: &mut Run) -> Outcome {
         "mutex",
         "two workers read the same total and both wrote back that total + 1, so one addition \
          was lost. The lock must be held from before the read until after the write back: \
-         is the lock taken at all, and is the guard still alive at the store?",
+         is the lock taken at all, and is the guard still alive at the store? (`let _ = \
+         lock.lock()?` drops the guard at once: bind it to a name, `let _guard = ...`)",
     )
 }
 
@@ -352,10 +419,29 @@ fn counter_flock(run: &mut Run) -> Outcome {
     // While they wait at the gate, each worker has opened total.txt: does
     // each have an open file description of its own?
     let file = path.display().to_string();
-    let (workers, sharing) = release_workers(run, &mut p, n, |workers| {
+    let watch = SharedLocks::watch(&path);
+    let released = release_workers(run, &mut p, n, |workers| {
         shared_descriptions(workers, &file)
-    })?;
-    finish(run, &mut p, &workers)?;
+    });
+    let finished = released.and_then(|(workers, sharing)| {
+        finish(run, &mut p, &workers)?;
+        Ok(sharing)
+    });
+    if let Some(holders) = watch.seen() {
+        return Err(Failure::wrong(
+            "one worker at a time holding the lock on total.txt",
+            format!(
+                "/proc/locks showed processes {} holding it at the same time, as shared (READ) locks",
+                holders.iter().map(i32::to_string).collect::<Vec<_>>().join(" and ")
+            ),
+        )
+        .because(
+            "the file is locked with LOCK_SH, a shared lock: any number of processes hold one at \
+             once, so it keeps nobody out of the read-modify-write",
+        )
+        .hint("take an exclusive lock: FlockArg::LockExclusive (LOCK_EX)"));
+    }
+    let sharing = finished?;
 
     let text = std::fs::read_to_string(&path).map_err(|e| {
         Failure::wrong(
@@ -425,101 +511,4 @@ fn shared_descriptions(workers: &[i32], file: &str) -> Option<(i32, i32)> {
         }
     }
     None
-}
-
-/// What `lines` printed: the lines, once the program has exited cleanly.
-fn run_lines(run: &mut Run, n: usize, k: usize, len: usize) -> Result<Vec<String>, Failure> {
-    let mut p = run.spawn("lines", &[n.to_string(), k.to_string(), len.to_string()])?;
-    let (workers, ()) = release_workers(run, &mut p, n, |_| ())?;
-    let lines: Vec<String> = run
-        .rest(&mut p, "the printers to finish")?
-        .into_iter()
-        .map(|l| l.text)
-        .collect();
-    finish(run, &mut p, &workers)?;
-    Ok(lines)
-}
-
-/// Every line whole: LEN copies of one of the N letters, K lines each.
-fn expect_whole(lines: &[String], n: usize, k: usize, len: usize) -> Outcome {
-    let letters: Vec<char> = (0..n).map(|i| (b'A' + i as u8) as char).collect();
-    for (i, line) in lines.iter().enumerate() {
-        let first = line.chars().next().unwrap_or(' ');
-        let uniform = letters.contains(&first) && line.chars().all(|c| c == first);
-        if !uniform || line.len() != len {
-            let shown: String = line.chars().take(100).collect();
-            let more = if line.len() > 100 { "..." } else { "" };
-            let what = if uniform {
-                format!(
-                    "line {} is {} letters long: `{shown}{more}`",
-                    i + 1,
-                    line.len()
-                )
-            } else {
-                format!("line {} mixes letters: `{shown}{more}`", i + 1)
-            };
-            return Err(Failure::wrong(
-                format!("every line to be {len} copies of one letter"),
-                what,
-            )
-            .because(
-                "another printer wrote in the middle of a line: a line goes out in several small \
-                 write() calls, so the whole line is the critical section. Hold the lock from its \
-                 first piece to its last",
-            ));
-        }
-    }
-    for letter in &letters {
-        let count = lines.iter().filter(|l| l.starts_with(*letter)).count();
-        if count != k {
-            return Err(Failure::wrong(
-                format!("{k} lines of {letter}"),
-                format!("{count} lines of {letter}, {} lines in all", lines.len()),
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn lines_stay_whole(run: &mut Run) -> Outcome {
-    let n = run.rng.random_range(6..=8);
-    let k = run.rng.random_range(10..=14);
-    let len = run.rng.random_range(60..=120);
-    let lines = run_lines(run, n, k, len)?;
-    expect_whole(&lines, n, k, len)
-}
-
-fn lock_only_around_line(run: &mut Run) -> Outcome {
-    let n = run.rng.random_range(4..=6);
-    let k = run.rng.random_range(8..=12);
-    let len = run.rng.random_range(40..=80);
-    let lines = run_lines(run, n, k, len)?;
-    expect_whole(&lines, n, k, len)?;
-    // Runs of lines from the same printer. With the lock held for one line
-    // at a time, printers take turns; held for all of a printer's lines,
-    // the output is exactly one run per printer.
-    let mut runs = 0;
-    let mut previous = None;
-    for line in &lines {
-        let letter = line.chars().next();
-        if letter != previous {
-            runs += 1;
-            previous = letter;
-        }
-    }
-    if runs <= n {
-        return Err(Failure::wrong(
-            "the printers to take turns: the lock held for one line, then released",
-            format!(
-                "{} lines came in {runs} blocks, one printer after the other",
-                lines.len()
-            ),
-        )
-        .because(
-            "each printer kept the lock for all its lines, so the others could not even do their \
-             work outside the critical section meanwhile. Take the lock inside the loop, for the \
-             line only",
-        ));
-    }
-    Ok(())
 }
