@@ -16,7 +16,6 @@ use crate::monitor::Monitor;
 use crate::process::{Capture, Exit, Limits, Line, Proc, Spawn, Waited};
 use crate::sandbox::Sandbox;
 use crate::stuck::{self, Activity};
-use crate::usage::Usage;
 
 /// One check of a lab, declared as data.
 pub struct Scenario {
@@ -513,10 +512,10 @@ impl<'a> Run<'a> {
         .is_some()
     }
 
-    /// Watches `pid`'s CPU use for `window` (capped by the deadline) while
-    /// it should be waiting, and fails if it never slept: a busy loop in
-    /// place of a blocking wait. `waiting_for` says what it waits for
-    /// ("its children", "the lock", "a message").
+    /// Watches `pid` for `window` (capped by the deadline) while it should
+    /// be waiting, and fails if it ran and never blocked: a busy loop in
+    /// place of a blocking wait (see [`crate::peers::waiting`]).
+    /// `waiting_for` says what it waits for ("its children", "the lock").
     pub fn expect_asleep(
         &self,
         pid: i32,
@@ -524,24 +523,18 @@ impl<'a> Run<'a> {
         who: &str,
         waiting_for: &str,
     ) -> Outcome {
-        let before = Usage::of(pid);
-        self.pause(window);
-        let used = Usage::of(pid).since(&before);
-        if crate::procfs::stat(pid).is_some_and(|s| !s.is_zombie()) && used.never_slept() {
-            return Err(Failure::wrong(
-                format!("{who} to sleep while it waits for {waiting_for}"),
-                format!(
-                    "it used {:.0} ms of CPU in {:.0} ms and never slept",
-                    used.cpu.as_secs_f64() * 1000.0,
-                    used.wall.as_secs_f64() * 1000.0
-                ),
-            )
-            .because(format!(
-                "{who} waits for {waiting_for} in a busy loop (it checks again and again \
-                 instead of blocking): a whole CPU burnt for nothing. Block in the call that waits."
-            )));
-        }
-        Ok(())
+        let Some((_, spent)) = crate::peers::waiting::spinning(self, &[pid], window) else {
+            return Ok(());
+        };
+        Err(Failure::wrong(
+            format!("{who} to sleep while it waits for {waiting_for}"),
+            crate::peers::waiting::described(&spent),
+        )
+        .because(format!(
+            "{who} waits for {waiting_for} in a busy loop (it checks again and again \
+             instead of blocking): a whole CPU burnt for nothing"
+        ))
+        .hint("Block in the call that waits (a blocking read, waitpid without WNOHANG, sem_wait, a lock), instead of asking again in a loop."))
     }
 
     /// Sleeps for `d`, but never past the scenario's deadline.
@@ -607,11 +600,38 @@ mod tests {
 
     #[test]
     fn a_message_lists_what_was_expected_and_what_happened() {
-        let f = Failure::wrong("one line", "two lines").because("the buffer was copied");
-        let m = f.message(Some("flush first"));
+        let f = Failure::wrong("one line", "two lines")
+            .because("the buffer was copied")
+            .hint("flush before fork");
+        let m = f.message(Some("the scenario's first hint"));
         assert_eq!(
             m,
-            "expected: one line\nhappened: two lines\nwhy:      the buffer was copied\nhint:     flush first"
+            "expected: one line\nhappened: two lines\nwhy:      the buffer was copied\nhint:     flush before fork"
         );
+    }
+
+    #[test]
+    fn a_hint_for_another_cause_is_not_shown() {
+        let diagnosed = Failure::wrong("a", "b").because("a cause the checker saw");
+        assert_eq!(diagnosed.hint_to_show(Some("first hint")), None);
+        let todo = Failure::wrong("a", "b").because("not implemented yet: src/lib.rs:3 (start)");
+        assert_eq!(todo.hint_to_show(Some("first hint")), Some("first hint"));
+        let undiagnosed = Failure::wrong("a", "b");
+        assert_eq!(
+            undiagnosed.hint_to_show(Some("first hint")),
+            Some("first hint")
+        );
+    }
+
+    #[test]
+    fn where_each_process_was_sits_under_what_happened() {
+        let mut f = Failure::stuck("a reply", Duration::from_millis(1300)).because("a deadlock");
+        f.details = vec!["- the program is blocked in read()".into()];
+        let m = f.message(None);
+        let happened = m.find("happened:").unwrap();
+        let detail = m.find("- the program").unwrap();
+        let why = m.find("why:").unwrap();
+        assert!(happened < detail && detail < why, "{m}");
+        assert!(m.contains("nothing changed for 1 s"), "{m}");
     }
 }
