@@ -184,6 +184,8 @@ fn run_in_parallel(labs: &[&'static Lab], jobs: usize) -> Result<Verdict> {
                     };
                     let output = Command::new(&exe)
                         .args(["verify", &ids[i]])
+                        // Bars of labs building side by side would draw over each other.
+                        .env("LAB_NO_PROGRESS", "1")
                         .stdin(Stdio::null())
                         .stderr(Stdio::inherit())
                         .output();
