@@ -17,6 +17,7 @@ mod runner;
 mod sandbox;
 mod scenario;
 mod stage;
+mod suggest;
 mod usage;
 
 use std::process::ExitCode;

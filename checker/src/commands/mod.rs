@@ -6,6 +6,7 @@ pub mod classroom;
 pub mod grade;
 pub mod hint;
 pub mod overview;
+pub mod template;
 pub mod verify;
 pub mod watch;
 
@@ -35,7 +36,11 @@ pub fn run(command: Command) -> Result<Verdict> {
         } => check::run(&labs, all, &tree(&which)?, format, scenario.as_deref()),
         Command::Watch { lab, which } => watch::run(&lab, &tree(&which)?),
         Command::Hint { lab } => hint::run(&lab),
-        Command::Verify { labs, jobs } => verify::run(&labs, jobs),
+        Command::Verify {
+            labs,
+            jobs,
+            starters,
+        } => verify::run(&labs, jobs, starters.as_deref()),
         Command::Grade {
             dir,
             jobs,
@@ -48,6 +53,7 @@ pub fn run(command: Command) -> Result<Verdict> {
             out,
         } => bench::run(&tree(&which)?, messages, out.as_deref()),
         Command::Classroom => classroom::run(),
+        Command::Template { dir } => template::run(&dir),
         Command::Help => {
             println!("{USAGE}");
             Ok(Verdict::Passed)
