@@ -18,6 +18,8 @@ Usage:
   cargo lab hint <LAB>           the next hint for the first failing scenario
   cargo lab verify [LAB]...      the course checks itself: solutions pass,
                                  starters fail, every fixture is caught
+  cargo lab verify LAB --fixture NAME
+                                 one fixture or variant only (to run it often)
   cargo lab grade <DIR>          grade every submission in DIR (a checkout of
                                  the course per student)
   cargo lab classroom            print a GitHub Classroom autograding workflow
@@ -91,6 +93,9 @@ pub enum Command {
     Verify {
         labs: Vec<String>,
         jobs: usize,
+        /// Only this fixture or variant (of the one lab named).
+        fixture: Option<String>,
+        /// Where the untouched starters are, when not in labs/.
         starters: Option<PathBuf>,
     },
     Grade {
@@ -120,6 +125,7 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Comma
     let mut which = Which::Labs;
     let mut format = Format::Text;
     let mut scenario = None;
+    let mut fixture = None;
     let mut jobs = 2usize;
     let mut out = PathBuf::from("grades");
     let mut out_given = false;
@@ -142,6 +148,7 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Comma
                 }
             }
             Long("scenario") => scenario = Some(parser.value()?.string()?),
+            Long("fixture") => fixture = Some(parser.value()?.string()?),
             Long("jobs") | Short('j') => {
                 let v = parser.value()?.string()?;
                 jobs =
@@ -196,6 +203,7 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Comma
         Some("verify") => Command::Verify {
             labs,
             jobs,
+            fixture,
             starters,
         },
         Some("grade") => match <[String; 1]>::try_from(labs) {
@@ -285,6 +293,7 @@ mod tests {
         assert_eq!(
             p("verify").unwrap(),
             Command::Verify {
+                fixture: None,
                 labs: vec![],
                 jobs: 2,
                 starters: None

@@ -17,7 +17,9 @@ mod runner;
 mod sandbox;
 mod scenario;
 mod stage;
+mod stuck;
 mod suggest;
+mod traffic;
 mod usage;
 
 use std::process::ExitCode;

@@ -15,6 +15,8 @@ use crate::diagnose;
 use crate::monitor::Monitor;
 use crate::process::{Capture, Exit, Limits, Line, Proc, Spawn, Waited};
 use crate::sandbox::Sandbox;
+use crate::stuck::{self, Activity};
+use crate::usage::Usage;
 
 /// One check of a lab, declared as data.
 pub struct Scenario {
@@ -44,6 +46,15 @@ pub struct Fixture {
     pub says: &'static str,
 }
 
+/// A correct solution written differently from the reference, kept as a
+/// patch of it: it must pass every scenario of the lab.
+pub struct Variant {
+    /// The patch file's name in `checker/fixtures/NN-slug/`, without `.patch`.
+    pub name: &'static str,
+    /// The other design, in a few words: "a poll loop instead of threads".
+    pub design: &'static str,
+}
+
 pub type Outcome = Result<(), Failure>;
 
 /// Why a scenario failed.
@@ -64,8 +75,14 @@ pub struct Failure {
     pub happened: String,
     /// The checker's diagnosis of the cause, when it has one.
     pub why: Option<String>,
-    /// Extra lines: where each process was blocked, stderr, ...
+    /// Extra lines: where each process was blocked, stderr, ... shown
+    /// right under `happened`, which they belong to.
     pub details: Vec<String>,
+    /// The hint for the cause the checker diagnosed. When it is `None`,
+    /// the report shows the scenario's first hint only if no cause was
+    /// diagnosed (`why` is empty): a hint for another cause would send the
+    /// student to fix code that already works.
+    pub hint: Option<String>,
 }
 
 impl Failure {
@@ -76,6 +93,7 @@ impl Failure {
             happened: happened.into(),
             why: None,
             details: Vec::new(),
+            hint: None,
         }
     }
 
@@ -89,6 +107,7 @@ impl Failure {
             ),
             why: None,
             details: Vec::new(),
+            hint: None,
         }
     }
 
@@ -99,6 +118,24 @@ impl Failure {
             happened: format!("the checker failed: {error}"),
             why: None,
             details: Vec::new(),
+            hint: None,
+        }
+    }
+
+    /// Every process was blocked for good and nothing changed for `still`:
+    /// none of them could go on without the checker, which waited for them.
+    pub fn stuck(waiting_for: impl Into<String>, still: Duration) -> Failure {
+        Failure {
+            kind: Kind::TimedOut,
+            expected: waiting_for.into(),
+            happened: format!(
+                "every process was blocked and nothing changed for {:.0} s: none of them could go on \
+                 (a deadlock, or a wait for something that never comes); where each process was:",
+                still.as_secs_f64().floor().max(1.0)
+            ),
+            why: None,
+            details: Vec::new(),
+            hint: None,
         }
     }
 
@@ -108,6 +145,25 @@ impl Failure {
         self
     }
 
+    /// Adds the hint for the diagnosed cause (shown instead of the
+    /// scenario's first hint).
+    pub fn hint(mut self, hint: impl Into<String>) -> Failure {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// The hint the report shows: the one for the diagnosed cause, else the
+    /// scenario's first hint when no cause was diagnosed (or the cause is a
+    /// `todo!()` still in place), else none.
+    pub fn hint_to_show<'h>(&'h self, scenario_hint: Option<&'h str>) -> Option<&'h str> {
+        match (&self.hint, &self.why) {
+            (Some(h), _) => Some(h),
+            (None, None) => scenario_hint,
+            (None, Some(why)) if why.starts_with("not implemented yet") => scenario_hint,
+            (None, Some(_)) => None,
+        }
+    }
+
     /// The whole message, as the reports show it.
     pub fn message(&self, hint: Option<&str>) -> String {
         let mut out = format!(
@@ -115,13 +171,13 @@ impl Failure {
             shorten(&self.expected),
             shorten(&self.happened)
         );
-        if let Some(why) = &self.why {
-            out.push_str(&format!("\nwhy:      {why}"));
-        }
         for d in &self.details {
             out.push_str(&format!("\n  {d}"));
         }
-        if let Some(h) = hint {
+        if let Some(why) = &self.why {
+            out.push_str(&format!("\nwhy:      {why}"));
+        }
+        if let Some(h) = self.hint_to_show(hint) {
             out.push_str(&format!("\nhint:     {h}"));
         }
         out
@@ -164,7 +220,12 @@ pub struct Run<'a> {
     limits: Limits,
     /// Every program started: pid, name, and its stdout and stderr.
     pub spawned: Vec<Spawned>,
+    /// Bumped by the checker's peers whenever they act (see [`Activity`]).
+    pub activity: Activity,
 }
+
+/// How often the waiting helpers look whether the program is stuck.
+const LOOK_EVERY: Duration = Duration::from_millis(100);
 
 impl<'a> Run<'a> {
     pub fn new(bins: &'a Bins, sandbox: Sandbox, limit: Duration, max_procs: usize) -> Run<'a> {
@@ -181,6 +242,7 @@ impl<'a> Run<'a> {
                 ..Limits::default()
             },
             spawned: Vec::new(),
+            activity: Activity::default(),
         }
     }
 
@@ -229,28 +291,107 @@ impl<'a> Run<'a> {
         Ok(proc)
     }
 
-    /// The next line `proc` prints; fails at end of output or at the deadline.
+    /// The next line `proc` prints; fails at end of output, at the deadline,
+    /// or as soon as every process is stuck (see [`crate::stuck`]).
     pub fn line(&self, proc: &mut Proc, what: &str) -> Result<Line, Failure> {
-        match proc.next_line(self.deadline) {
-            Ok(Some(line)) => Ok(line),
-            Ok(None) => Err(Failure::wrong(
-                what.to_string(),
-                format!("{} closed its output before printing it", proc.name),
-            )),
-            Err(Waited::TimedOut) => Err(self.timed_out(what)),
+        self.line_until(proc, self.deadline, what)
+    }
+
+    /// Like [`Run::line`], waiting at most `within` (capped by the deadline).
+    pub fn line_within(
+        &self,
+        proc: &mut Proc,
+        within: Duration,
+        what: &str,
+    ) -> Result<Line, Failure> {
+        self.line_until(proc, self.until(within), what)
+    }
+
+    fn line_until(&self, proc: &mut Proc, until: Instant, what: &str) -> Result<Line, Failure> {
+        let mut watch = stuck::Watch::new(crate::sandbox::checker_pid(), self.activity.clone());
+        loop {
+            let step = (Instant::now() + LOOK_EVERY).min(until);
+            match proc.next_line(step) {
+                Ok(Some(line)) => return Ok(line),
+                Ok(None) => {
+                    return Err(Failure::wrong(
+                        what.to_string(),
+                        format!("{} closed its output before printing it", proc.name),
+                    ));
+                }
+                Err(Waited::TimedOut) => self.check_waiting(&mut watch, until, what)?,
+            }
         }
+    }
+
+    /// The next line `proc` prints within `quiet`, if it prints one: for
+    /// "nothing may come yet". Never a failure; ends early once every
+    /// process is stuck (then nothing can come).
+    pub fn line_if_any(&self, proc: &mut Proc, quiet: Duration) -> Option<Line> {
+        let until = self.until(quiet);
+        let mut watch = stuck::Watch::new(crate::sandbox::checker_pid(), self.activity.clone());
+        loop {
+            let step = (Instant::now() + LOOK_EVERY).min(until);
+            match proc.next_line(step) {
+                Ok(line) => return line,
+                Err(Waited::TimedOut) if Instant::now() >= until => return None,
+                Err(Waited::TimedOut) => {
+                    if watch.stuck().is_some() {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Between two looks at a program the checker waits for: fails at
+    /// `until`, or when every process has been stuck for a second.
+    fn check_waiting(&self, watch: &mut stuck::Watch, until: Instant, what: &str) -> Outcome {
+        if Instant::now() >= until {
+            return Err(if until >= self.deadline {
+                self.timed_out(what)
+            } else {
+                self.timed_out_within(what, until)
+            });
+        }
+        if let Some(still) = watch.stuck() {
+            let mut failure = Failure::stuck(what, still);
+            failure.details = self.where_each();
+            return Err(failure);
+        }
+        Ok(())
+    }
+
+    /// `now + within`, capped by the scenario's deadline.
+    pub fn until(&self, within: Duration) -> Instant {
+        (Instant::now() + within).min(self.deadline)
     }
 
     /// A time-out failure, with where every process is blocked right now:
     /// taken before anything is dropped, while the processes still hang.
     pub fn timed_out(&self, waiting_for: &str) -> Failure {
         let mut failure = Failure::timed_out(waiting_for, self.limit);
-        failure.details = self
-            .hang_report()
+        failure.details = self.where_each();
+        failure
+    }
+
+    /// Like [`Run::timed_out`], for a wait shorter than the scenario's
+    /// limit that began at `until - within`.
+    fn timed_out_within(&self, waiting_for: &str, _until: Instant) -> Failure {
+        let mut failure = Failure::timed_out(waiting_for, self.limit);
+        failure.happened =
+            "it did not come in the time the checker allows it; where each process was then:"
+                .into();
+        failure.details = self.where_each();
+        failure
+    }
+
+    /// The hang report as detail lines.
+    fn where_each(&self) -> Vec<String> {
+        self.hang_report()
             .into_iter()
             .map(|l| format!("- {l}"))
-            .collect();
-        failure
+            .collect()
     }
 
     /// Where every process is blocked right now, one sentence each. With
@@ -272,20 +413,58 @@ impl<'a> Run<'a> {
 
     /// All the lines `proc` prints until its output closes.
     pub fn rest(&self, proc: &mut Proc, what: &str) -> Result<Vec<Line>, Failure> {
+        self.rest_until(proc, self.deadline, what)
+    }
+
+    /// Like [`Run::rest`], waiting at most `within` (capped by the deadline).
+    pub fn rest_within(
+        &self,
+        proc: &mut Proc,
+        within: Duration,
+        what: &str,
+    ) -> Result<Vec<Line>, Failure> {
+        self.rest_until(proc, self.until(within), what)
+    }
+
+    fn rest_until(
+        &self,
+        proc: &mut Proc,
+        until: Instant,
+        what: &str,
+    ) -> Result<Vec<Line>, Failure> {
         let mut out = Vec::new();
+        let mut watch = stuck::Watch::new(crate::sandbox::checker_pid(), self.activity.clone());
         loop {
-            match proc.next_line(self.deadline) {
+            let step = (Instant::now() + LOOK_EVERY).min(until);
+            match proc.next_line(step) {
                 Ok(Some(line)) => out.push(line),
                 Ok(None) => return Ok(out),
-                Err(Waited::TimedOut) => return Err(self.timed_out(what)),
+                Err(Waited::TimedOut) => self.check_waiting(&mut watch, until, what)?,
             }
         }
     }
 
-    /// Waits for `proc` to exit, within the deadline.
+    /// Waits for `proc` to exit, within the deadline (or until every
+    /// process is stuck).
     pub fn wait(&self, proc: &mut Proc) -> Result<Exit, Failure> {
-        proc.wait(self.deadline)
-            .map_err(|_| self.timed_out(&format!("{} to exit", proc.name)))
+        self.wait_until(proc, self.deadline)
+    }
+
+    /// Like [`Run::wait`], waiting at most `within`.
+    pub fn exit_within(&self, proc: &mut Proc, within: Duration) -> Result<Exit, Failure> {
+        self.wait_until(proc, self.until(within))
+    }
+
+    fn wait_until(&self, proc: &mut Proc, until: Instant) -> Result<Exit, Failure> {
+        let what = format!("{} to exit", proc.name);
+        let mut watch = stuck::Watch::new(crate::sandbox::checker_pid(), self.activity.clone());
+        loop {
+            let step = (Instant::now() + LOOK_EVERY).min(until);
+            match proc.wait(step) {
+                Ok(exit) => return Ok(exit),
+                Err(_) => self.check_waiting(&mut watch, until, &what)?,
+            }
+        }
     }
 
     /// Waits for `proc` to exit and expects status 0.
@@ -297,6 +476,72 @@ impl<'a> Run<'a> {
                 format!("it ended with {other}"),
             )),
         }
+    }
+
+    /// Stops `pid` where it is (SIGSTOP): the "stop it here" gate that
+    /// provokes a race on purpose. [`Run::resume`] lets it go on.
+    pub fn stop(&self, pid: i32) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGSTOP,
+        );
+        // Stopped for real before the checker goes on.
+        self.poll(Duration::from_secs(1), || {
+            crate::procfs::stat(pid).filter(|s| matches!(s.state, 'T' | 't' | 'Z' | 'X'))
+        });
+        self.activity.touch();
+    }
+
+    /// Lets a process stopped by [`Run::stop`] go on (SIGCONT).
+    pub fn resume(&self, pid: i32) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGCONT,
+        );
+        self.activity.touch();
+    }
+
+    /// Waits until `pid` sleeps in a system call that only another process
+    /// can end (a read, a wait, a lock...). `false` if it does not within
+    /// `within`.
+    pub fn until_blocked(&self, pid: i32, within: Duration) -> bool {
+        self.poll(within, || {
+            let s = crate::procfs::stat(pid)?;
+            let b = crate::procfs::blocked(pid);
+            (s.state == 'S' && !b.running && b.syscall.is_some()).then_some(())
+        })
+        .is_some()
+    }
+
+    /// Watches `pid`'s CPU use for `window` (capped by the deadline) while
+    /// it should be waiting, and fails if it never slept: a busy loop in
+    /// place of a blocking wait. `waiting_for` says what it waits for
+    /// ("its children", "the lock", "a message").
+    pub fn expect_asleep(
+        &self,
+        pid: i32,
+        window: Duration,
+        who: &str,
+        waiting_for: &str,
+    ) -> Outcome {
+        let before = Usage::of(pid);
+        self.pause(window);
+        let used = Usage::of(pid).since(&before);
+        if crate::procfs::stat(pid).is_some_and(|s| !s.is_zombie()) && used.never_slept() {
+            return Err(Failure::wrong(
+                format!("{who} to sleep while it waits for {waiting_for}"),
+                format!(
+                    "it used {:.0} ms of CPU in {:.0} ms and never slept",
+                    used.cpu.as_secs_f64() * 1000.0,
+                    used.wall.as_secs_f64() * 1000.0
+                ),
+            )
+            .because(format!(
+                "{who} waits for {waiting_for} in a busy loop (it checks again and again \
+                 instead of blocking): a whole CPU burnt for nothing. Block in the call that waits."
+            )));
+        }
+        Ok(())
     }
 
     /// Sleeps for `d`, but never past the scenario's deadline.

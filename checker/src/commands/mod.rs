@@ -39,8 +39,9 @@ pub fn run(command: Command) -> Result<Verdict> {
         Command::Verify {
             labs,
             jobs,
+            fixture,
             starters,
-        } => verify::run(&labs, jobs, starters.as_deref()),
+        } => verify::run(&labs, jobs, fixture.as_deref(), starters.as_deref()),
         Command::Grade {
             dir,
             jobs,

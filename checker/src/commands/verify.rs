@@ -19,7 +19,12 @@ use crate::stage::{self, Tree, course_root};
 const OK: Style = AnsiColor::Green.on_default().bold();
 const BAD: Style = AnsiColor::Red.on_default().bold();
 
-pub fn run(names: &[String], jobs: usize, starters: Option<&Path>) -> Result<Verdict> {
+pub fn run(
+    names: &[String],
+    jobs: usize,
+    only: Option<&str>,
+    starters: Option<&Path>,
+) -> Result<Verdict> {
     let labs = labs::select(names)?;
     if !course_root().join("solutions").is_dir() {
         anyhow::bail!(
@@ -30,7 +35,17 @@ pub fn run(names: &[String], jobs: usize, starters: Option<&Path>) -> Result<Ver
         Some(dir) => Tree::checkout(dir)?,
         None => Tree::labs(),
     };
-    if labs.len() > 1 && jobs > 1 {
+    if let Some(name) = only {
+        let [lab] = labs.as_slice() else {
+            anyhow::bail!("--fixture takes one lab: `cargo lab verify 3 --fixture {name}`");
+        };
+        if !lab.fixtures.iter().any(|f| f.name == name)
+            && !lab.variants.iter().any(|v| v.name == name)
+        {
+            anyhow::bail!("lab {} has no fixture or variant named {name:?}", lab.dir());
+        }
+    }
+    if labs.len() > 1 && jobs > 1 && only.is_none() {
         return run_in_parallel(&labs, jobs, starters);
     }
     let mut out = anstream::stdout();
@@ -46,50 +61,55 @@ pub fn run(names: &[String], jobs: usize, starters: Option<&Path>) -> Result<Ver
             Ok(())
         };
 
-        let solution = check_lab(&Tree::solutions(), lab, None, false)?;
-        let failing: Vec<String> = solution
-            .scenarios
-            .iter()
-            .filter(|s| !s.passed)
-            .map(|s| format!("{}: {}", s.name, s.message()))
-            .collect();
-        match (&solution.build_error, failing.is_empty()) {
-            (Some(e), _) => say(false, format!("solution does not compile:\n{e}"))?,
-            (None, true) => say(
-                true,
-                format!("solution passes all {} scenarios", solution.scenarios.len()),
-            )?,
-            (None, false) => say(
-                false,
-                format!("solution fails:\n  {}", failing.join("\n  ")),
-            )?,
-        }
+        if only.is_none() {
+            let solution = check_lab(&Tree::solutions(), lab, None, false)?;
+            let failing: Vec<String> = solution
+                .scenarios
+                .iter()
+                .filter(|s| !s.passed)
+                .map(|s| format!("{}: {}", s.name, s.message()))
+                .collect();
+            match (&solution.build_error, failing.is_empty()) {
+                (Some(e), _) => say(false, format!("solution does not compile:\n{e}"))?,
+                (None, true) => say(
+                    true,
+                    format!("solution passes all {} scenarios", solution.scenarios.len()),
+                )?,
+                (None, false) => say(
+                    false,
+                    format!("solution fails:\n  {}", failing.join("\n  ")),
+                )?,
+            }
 
-        let starter = check_lab(&starter_tree, lab, None, false)?;
-        let passing: Vec<&str> = starter
-            .scenarios
-            .iter()
-            .filter(|s| s.passed)
-            .map(|s| s.name)
-            .collect();
-        match (&starter.build_error, passing.is_empty()) {
-            (Some(e), _) => say(false, format!("starter does not compile:\n{e}"))?,
-            (None, true) => say(
-                true,
-                format!("starter fails all {} scenarios", starter.scenarios.len()),
-            )?,
-            (None, false) => say(
-                false,
-                format!(
-                    "starter passes {} (a check that cannot fail, or {}/{} is not the untouched starter)",
-                    passing.join(", "),
-                    starter_tree.label,
-                    lab.dir()
-                ),
-            )?,
+            let starter = check_lab(&starter_tree, lab, None, false)?;
+            let passing: Vec<&str> = starter
+                .scenarios
+                .iter()
+                .filter(|s| s.passed)
+                .map(|s| s.name)
+                .collect();
+            match (&starter.build_error, passing.is_empty()) {
+                (Some(e), _) => say(false, format!("starter does not compile:\n{e}"))?,
+                (None, true) => say(
+                    true,
+                    format!("starter fails all {} scenarios", starter.scenarios.len()),
+                )?,
+                (None, false) => say(
+                    false,
+                    format!(
+                        "starter passes {} (a check that cannot fail, or {}/{} is not the untouched starter)",
+                        passing.join(", "),
+                        starter_tree.label,
+                        lab.dir()
+                    ),
+                )?,
+            }
         }
-
-        for fixture in lab.fixtures {
+        for fixture in lab
+            .fixtures
+            .iter()
+            .filter(|f| only.is_none_or(|n| n == f.name))
+        {
             let patch = course_root()
                 .join("checker/fixtures")
                 .join(lab.dir())
@@ -148,6 +168,56 @@ pub fn run(names: &[String], jobs: usize, starters: Option<&Path>) -> Result<Ver
                     format!(
                         "fixture {} is caught by {} ({:?})",
                         fixture.name, fixture.caught_by, fixture.says
+                    ),
+                )?;
+            }
+        }
+
+        for variant in lab
+            .variants
+            .iter()
+            .filter(|v| only.is_none_or(|n| n == v.name))
+        {
+            let patch = course_root()
+                .join("checker/fixtures")
+                .join(lab.dir())
+                .join(format!("{}.patch", variant.name));
+            let bins = match stage::stage(&Tree::solutions(), lab, Some(&patch))
+                .map_err(|e| format!("cannot be applied: {e:#}"))
+                .and_then(|staged| match compile::build(&staged, false) {
+                    Ok(Built::Ok(bins)) => Ok(bins),
+                    Ok(Built::Failed(e)) => Err(format!("does not compile:\n{e}")),
+                    Err(e) => Err(format!("cannot be built: {e:#}")),
+                }) {
+                Ok(bins) => bins,
+                Err(e) => {
+                    say(false, format!("variant {} {e}", variant.name))?;
+                    continue;
+                }
+            };
+            let result = runner::run_lab(lab, "variant", &bins, None);
+            let rejected: Vec<String> = result
+                .scenarios
+                .iter()
+                .filter(|s| !s.passed)
+                .map(|s| format!("{}: {}", s.name, s.message().replace('\n', "\n    ")))
+                .collect();
+            if rejected.is_empty() {
+                say(
+                    true,
+                    format!(
+                        "variant {} ({}) passes every scenario",
+                        variant.name, variant.design
+                    ),
+                )?;
+            } else {
+                say(
+                    false,
+                    format!(
+                        "variant {} ({}) is correct but rejected by:\n  {}",
+                        variant.name,
+                        variant.design,
+                        rejected.join("\n  ")
                     ),
                 )?;
             }

@@ -129,6 +129,7 @@ pub static LAB: Lab = Lab {
             says: "EDEADLK",
         },
     ],
+    variants: &[],
 };
 
 /// One program the checker drives through its gates.

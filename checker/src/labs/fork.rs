@@ -139,6 +139,7 @@ pub static LAB: Lab = Lab {
             says: "flush",
         },
     ],
+    variants: &[],
 };
 
 /// Every pid in `pids` is alive and a child of `parent`, right now.

@@ -135,6 +135,7 @@ pub static LAB: Lab = Lab {
             says: "one printer after the other",
         },
     ],
+    variants: &[],
 };
 
 /// The segment the memory methods keep their total in.

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::scenario::{Fixture, Scenario};
+use crate::scenario::{Fixture, Scenario, Variant};
 
 mod deadlock;
 mod fifo;
@@ -24,6 +24,10 @@ pub struct Lab {
     pub title: &'static str,
     pub scenarios: &'static [Scenario],
     pub fixtures: &'static [Fixture],
+    /// Correct solutions written differently from the reference, as
+    /// patches in `checker/fixtures/NN-slug/` like the fixtures: each must
+    /// pass every scenario (a check that rejects a valid design is a defect).
+    pub variants: &'static [Variant],
 }
 
 impl Lab {

@@ -194,6 +194,7 @@ pub static LAB: Lab = Lab {
             says: "read end",
         },
     ],
+    variants: &[],
 };
 
 /// How long the checker waits for something that takes a correct program

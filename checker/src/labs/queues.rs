@@ -175,6 +175,7 @@ pub static LAB: Lab = Lab {
             says: "overwrote",
         },
     ],
+    variants: &[],
 };
 
 /// How long the checker waits for something that takes a correct program

@@ -143,6 +143,7 @@ pub static LAB: Lab = Lab {
             says: "timeout",
         },
     ],
+    variants: &[],
 };
 
 /// How long a line may take to come out after the checker wrote it.

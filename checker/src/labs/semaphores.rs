@@ -117,6 +117,7 @@ pub static LAB: Lab = Lab {
             says: "mutex",
         },
     ],
+    variants: &[],
 };
 
 /// How long a stuck state must last before the checker calls it stuck. A

@@ -140,6 +140,7 @@ pub static LAB: Lab = Lab {
             says: "shm_unlink",
         },
     ],
+    variants: &[],
 };
 
 // The segment layout, as the chapter and the lab's `Header` document it.

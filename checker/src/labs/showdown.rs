@@ -151,6 +151,7 @@ pub static LAB: Lab = Lab {
             says: "not measured",
         },
     ],
+    variants: &[],
 };
 
 /// The mechanisms, as `relay` and `bench` name them.

@@ -181,6 +181,7 @@ pub static LAB: Lab = Lab {
             says: "means nothing in another process",
         },
     ],
+    variants: &[],
 };
 
 /// How long the checker waits for something a correct program does in a
