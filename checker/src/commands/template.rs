@@ -292,8 +292,8 @@ fn markdown_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Every line of a text file under `dir` with an `{{#include` that
-/// names `solutions/`, as `FILE:LINE: TEXT`.
+/// Every line of a Markdown file under `dir` (what mdBook reads) with an
+/// `{{#include` that names `solutions/`, as `FILE:LINE: TEXT`.
 pub fn includes_from_solutions(dir: &Path) -> Result<Vec<String>> {
     fn walk(dir: &Path, root: &Path, found: &mut Vec<String>) -> Result<()> {
         for e in fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
@@ -308,9 +308,11 @@ pub fn includes_from_solutions(dir: &Path) -> Result<Vec<String>> {
                 walk(&path, root, found)?;
                 continue;
             }
-            let Ok(text) = fs::read_to_string(&path) else {
-                continue; // not text
-            };
+            if path.extension().is_none_or(|x| x != "md") {
+                continue;
+            }
+            let text =
+                fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
             for (n, line) in text.lines().enumerate() {
                 if line.contains("{{#include") && line.contains("solutions/") {
                     let rel = path.strip_prefix(root).unwrap_or(&path);
