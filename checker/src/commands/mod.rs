@@ -69,7 +69,15 @@ pub fn run(command: Command) -> Result<Verdict> {
 fn tree(which: &Which) -> Result<Tree> {
     Ok(match which {
         Which::Labs => Tree::labs(),
-        Which::Solutions => Tree::solutions(),
+        Which::Solutions => {
+            let tree = Tree::solutions();
+            if !tree.labs_dir.is_dir() {
+                anyhow::bail!(
+                    "--solutions needs the reference solutions, and this copy of the course has no solutions/ directory (a copy for students, written by `cargo lab template`, leaves them out)"
+                );
+            }
+            tree
+        }
         Which::Tree(dir) => Tree::checkout(dir)?,
     })
 }
