@@ -275,13 +275,13 @@ mod tests {
     /// Whether this copy of the course has solutions/; a template for
     /// students has none, and the tests that compare with them say they
     /// are skipped.
-    fn has_solutions() -> bool {
+    fn has_solutions(test: &str) -> bool {
         let there = course_root().join("solutions").is_dir();
         if !there {
             use std::io::Write;
             let _ = writeln!(
                 std::io::stderr(),
-                "skipped a comparison with solutions/: this copy of the course has none"
+                "skipped {test}: it compares with the reference solutions, and this copy of the course has no solutions/"
             );
         }
         there
@@ -300,7 +300,7 @@ mod tests {
     #[test]
     fn solutions_use_the_same_dependency_versions_as_the_course() {
         let root = course_root();
-        if !has_solutions() {
+        if !has_solutions("solutions_use_the_same_dependency_versions_as_the_course") {
             return;
         }
         let course = fs::read_to_string(root.join("Cargo.toml")).unwrap();
@@ -325,7 +325,7 @@ mod tests {
     #[test]
     fn starters_and_solutions_share_manifests_and_programs() {
         let root = course_root();
-        if !has_solutions() {
+        if !has_solutions("starters_and_solutions_share_manifests_and_programs") {
             return;
         }
         for lab in crate::labs::ALL {

@@ -69,6 +69,9 @@ fn the_starter_fails_in_text_and_json() {
         }
     }
     let mut json = json;
+    // The tree checked: the committed starters here, labs/ for a student.
+    assert_eq!(json["labs"][0]["tree"], starters.display().to_string());
+    json["labs"][0]["tree"] = "labs".into();
     for s in json["labs"][0]["scenarios"].as_array_mut().unwrap() {
         s["duration_ms"] = "[MS]".into();
     }
