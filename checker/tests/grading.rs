@@ -94,7 +94,7 @@ fn grade_a_directory_of_submissions() {
     let row = |who: &str| {
         csv.lines()
             .find(|l| l.starts_with(&format!("{who},")))
-            .unwrap()
+            .unwrap_or_else(|| panic!("summary.csv has no row for {who}:\n{csv}\n{stderr}"))
             .to_string()
     };
     assert!(
