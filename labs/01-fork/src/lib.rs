@@ -19,6 +19,7 @@ use nix::unistd::Pid;
 
 pub mod given;
 
+// ANCHOR: ending
 /// How a child process ended, as its parent learns it from `waitpid`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
@@ -27,6 +28,7 @@ pub enum Ending {
     /// A signal killed the child.
     Killed(Signal),
 }
+// ANCHOR_END: ending
 
 impl fmt::Display for Ending {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

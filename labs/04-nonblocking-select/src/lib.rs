@@ -66,6 +66,7 @@ pub fn read_some(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<Read> {
     todo!("read_some: one read, with EAGAIN as Read::WouldBlock")
 }
 
+// ANCHOR: waiter
 /// How a wait ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Woke {
@@ -92,6 +93,7 @@ pub trait Waiter<'fd> {
     /// passes (`None`: wait as long as it takes).
     fn wait(&mut self, timeout: Option<Duration>) -> Result<Woke>;
 }
+// ANCHOR_END: waiter
 
 /// The three ways of waiting, chosen on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use fork::given::{self, hold, me};
 use fork::{join_any, start};
 
+// ANCHOR: reap
 fn main() -> ExitCode {
     given::main_with(|| {
         let naps = given::numbers::<u64>("reaper MS...")?;
@@ -18,13 +19,12 @@ fn main() -> ExitCode {
                 i as i32
             })?;
         }
-        // ANCHOR: reap
         while let Some((pid, ending)) = join_any()? {
             println!("reaped pid={pid} {ending}");
         }
-        // ANCHOR_END: reap
         println!("all reaped by pid={}", me());
         hold();
         Ok(())
     })
 }
+// ANCHOR_END: reap

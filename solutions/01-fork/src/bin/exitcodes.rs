@@ -9,6 +9,7 @@ use anyhow::{bail, ensure};
 use fork::given::{self, hold, me};
 use fork::{Ending, Job, run_parallel};
 
+// ANCHOR: collect
 fn main() -> ExitCode {
     given::main_with(|| {
         let numbers = given::numbers::<i32>("exitcodes A B [A B]...")?;
@@ -25,7 +26,6 @@ fn main() -> ExitCode {
                 a + b
             }));
         }
-        // ANCHOR: collect
         let mut sums = Vec::new();
         for (pid, ending) in run_parallel(jobs)? {
             println!("worker pid={pid} {ending}");
@@ -33,7 +33,6 @@ fn main() -> ExitCode {
                 sums.push(sum);
             }
         }
-        // ANCHOR_END: collect
         let total: i32 = sums.iter().sum();
         match sums.len() {
             0 => println!("no worker finished its sum"),
@@ -42,3 +41,4 @@ fn main() -> ExitCode {
         Ok(())
     })
 }
+// ANCHOR_END: collect

@@ -12,13 +12,13 @@ use shared_memory::{Mapping, course_averages};
 
 const USAGE: &str = "averages GRADES... (one argument per course: 3,5,7,1)";
 
+// ANCHOR: main
 fn main() -> ExitCode {
     given::main_with(|| {
         let courses = given::args(USAGE, 1)?
             .iter()
             .map(|course| course.split(',').map(|g| given::number(g, USAGE)).collect())
             .collect::<Result<Vec<Vec<u32>>>>()?;
-        // ANCHOR: main
         // One 8-byte slot per course, mapped before any worker exists, so
         // that every worker inherits the same shared memory.
         let slots = Mapping::anonymous_shared(courses.len() * 8)?;
@@ -27,9 +27,9 @@ fn main() -> ExitCode {
         for (i, avg) in averages.iter().enumerate() {
             println!("course {i} average {avg:.3}");
         }
-        // ANCHOR_END: main
         // The checker reads this process's slots while it waits here.
         hold();
         Ok(())
     })
 }
+// ANCHOR_END: main

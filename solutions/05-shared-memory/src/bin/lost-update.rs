@@ -23,6 +23,7 @@ fn add_unsynchronised(total: &AtomicU64) {
 }
 // ANCHOR_END: add_unsynchronised
 
+// ANCHOR: workers
 fn main() -> ExitCode {
     given::main_with(|| {
         let args = given::args(USAGE, 2)?;
@@ -31,7 +32,6 @@ fn main() -> ExitCode {
         ensure!(n > 0 && m > 0, "usage: {USAGE}, with N and M above 0");
         let counters = Mapping::anonymous_shared(16)?;
         println!("parent pid={} counters at {:#x}", me(), counters.address());
-        // ANCHOR: workers
         let [racy, atomic] = &counters.words()[..2] else {
             unreachable!("16 bytes hold two words")
         };
@@ -59,9 +59,9 @@ fn main() -> ExitCode {
         let (racy, atomic) = (racy.load(Ordering::Relaxed), atomic.load(Ordering::Relaxed));
         println!("racy={racy} atomic={atomic} expected={}", n * m);
         println!("lost {} updates", (n * m).saturating_sub(racy));
-        // ANCHOR_END: workers
         // The checker reads this process's counters while it waits here.
         hold();
         Ok(())
     })
 }
+// ANCHOR_END: workers
