@@ -155,12 +155,34 @@ def student_edits(file):
     return parts[0], inner
 
 
+def given_in_starter(file, spec):
+    """Whether what `spec` includes from a solution file is given to the
+    student as it is: every line of code in it (comments, attributes and
+    blank lines aside) is a line of the starter's copy of the file. A type
+    the starter declares for the student may then be shown open."""
+    edits = student_edits(file)
+    if not edits:
+        return False
+    lab, inner = edits
+    starter = ROOT / "labs" / lab / inner
+    if not starter.is_file():
+        return False
+    given = {line.strip() for line in starter.read_text().splitlines()}
+
+    def code(line):
+        line = line.strip()
+        return line and not line.startswith(("//", "#[", "#!["))
+
+    lines = [line.strip() for line in (included_text(file, spec) or "").splitlines() if code(line)]
+    return bool(lines) and all(line in given for line in lines)
+
+
 def check_open_reference():
     for page in chapters():
         for number, target, folded in includes(page):
-            path = target.partition(":")[0]
+            path, _, anchor = target.partition(":")
             file = (page.parent / path).resolve()
-            if folded or not student_edits(file):
+            if folded or not student_edits(file) or given_in_starter(file, anchor):
                 continue
             open_reference.append(
                 f"{page.relative_to(BOOK)}:{number}: {{{{#include {target}}}}} "

@@ -58,8 +58,8 @@ enum Kind {
 }
 // ANCHOR_END: semaphore
 
+// ANCHOR: create
 impl Semaphore {
-    // ANCHOR: create
     /// Creates the named semaphore `name` (`/something`) with `value` units.
     /// Fails if it exists already. Dropping the result unlinks the name.
     pub fn create(name: &str, value: u32) -> Result<Semaphore> {
@@ -93,7 +93,6 @@ impl Semaphore {
             },
         })
     }
-    // ANCHOR_END: create
 
     // ANCHOR: open
     /// Opens the existing named semaphore `name`. Dropping it closes it.
@@ -196,6 +195,7 @@ impl Semaphore {
     }
     // ANCHOR_END: acquire
 }
+// ANCHOR_END: create
 
 // ANCHOR: drop
 impl Drop for Semaphore {
@@ -301,8 +301,8 @@ pub struct BoundedBuffer {
 }
 // ANCHOR_END: ring
 
+// ANCHOR: new
 impl BoundedBuffer {
-    // ANCHOR: new
     /// An empty buffer for at most `capacity` messages (1 to [`MAX_CAPACITY`]).
     pub fn new(capacity: usize) -> Result<BoundedBuffer> {
         ensure!(
@@ -317,7 +317,6 @@ impl BoundedBuffer {
             ring: Shared::zeroed()?,
         })
     }
-    // ANCHOR_END: new
 
     // ANCHOR: put
     /// Adds `message` (at most [`MESSAGE_MAX`] bytes) at the tail, waiting
@@ -370,3 +369,4 @@ impl BoundedBuffer {
     }
     // ANCHOR_END: take
 }
+// ANCHOR_END: new

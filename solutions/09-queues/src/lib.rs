@@ -157,7 +157,6 @@ impl Server {
         let requests = create_queue(&name, REQUEST_CAPACITY, MESSAGE_SIZE, MQ_OFlag::O_RDONLY)?;
         Ok(Server { requests })
     }
-    // ANCHOR_END: server
 
     // ANCHOR: serve
     /// Answers requests until one says [`END`]: each reply (the text
@@ -198,6 +197,7 @@ impl Server {
     }
     // ANCHOR_END: serve
 }
+// ANCHOR_END: server
 
 // ANCHOR: server_drop
 impl Drop for Server {
@@ -311,8 +311,8 @@ pub struct Ring {
     shared: NonNull<Shared>,
 }
 
+// ANCHOR: ring_create
 impl Ring {
-    // ANCHOR: ring_create
     /// Maps a new ring of `capacity` slots, shared with the children this
     /// process forks from now on.
     pub fn create(capacity: usize) -> Result<Ring> {
@@ -346,7 +346,6 @@ impl Ring {
         s.tail_lock.init(1)?;
         Ok(ring)
     }
-    // ANCHOR_END: ring_create
 
     fn shared(&self) -> &Shared {
         // SAFETY: the mapping lives as long as `self`.
@@ -416,6 +415,7 @@ impl Ring {
         Ok(self.len()? == 0)
     }
 }
+// ANCHOR_END: ring_create
 
 impl Drop for Ring {
     fn drop(&mut self) {

@@ -84,8 +84,8 @@ pub struct Signals {
     watched: Vec<Signal>,
 }
 
+// ANCHOR: self_pipe
 impl Signals {
-    // ANCHOR: self_pipe
     /// Installs [`on_signal`] for every signal in `signals`, with a
     /// self-pipe: the handler writes a byte, the main loop polls the
     /// read end.
@@ -115,7 +115,6 @@ impl Signals {
             watched: signals.to_vec(),
         })
     }
-    // ANCHOR_END: self_pipe
 
     // ANCHOR: signalfd
     /// Blocks every signal in `signals` and reads them from a signalfd
@@ -157,6 +156,7 @@ impl Signals {
     }
     // ANCHOR_END: take
 }
+// ANCHOR_END: self_pipe
 
 // ANCHOR: take_pipe
 /// Empties the self-pipe, then reads (and resets) the handler's counters.
@@ -288,6 +288,7 @@ pub struct Server {
     answered: u64,
 }
 
+// ANCHOR: serve
 impl Server {
     /// Makes the FIFO `requests` in `dir` (replacing a stale one) and the
     /// status object, and opens both.
@@ -386,7 +387,6 @@ impl Server {
         self.publish()
     }
 
-    // ANCHOR: serve
     /// Serves until SIGTERM (or SIGINT), then finishes the requests in
     /// hand and returns how many requests were answered.
     pub fn serve(&mut self, signals: &mut Signals) -> Result<u64> {
@@ -420,8 +420,8 @@ impl Server {
         }
         Ok(self.answered)
     }
-    // ANCHOR_END: serve
 }
+// ANCHOR_END: serve
 
 // ANCHOR: server_drop
 impl Drop for Server {

@@ -237,8 +237,8 @@ pub fn unique_path(what: &str) -> Result<PathBuf> {
     Ok(dir.join(format!("showdown-{}-{n}-{what}", given::me())))
 }
 
+// ANCHOR: open
 impl Prepared {
-    // ANCHOR: open
     /// This side's end. Closes the other side's descriptors, so that each
     /// process holds only what it uses.
     pub fn open(self, side: Side) -> Result<Box<dyn Transport>> {
@@ -302,8 +302,8 @@ impl Prepared {
             }
         })
     }
-    // ANCHOR_END: open
 }
+// ANCHOR_END: open
 
 // ---------------------------------------------------------------------
 // POSIX message queues
@@ -468,6 +468,7 @@ pub struct RingEnd {
     pub scratch: Vec<u8>,
 }
 
+// ANCHOR: ring_write
 impl RingEnd {
     pub fn new(memory: SharedMemory, rx: usize, tx: usize) -> RingEnd {
         RingEnd {
@@ -487,7 +488,6 @@ impl RingEnd {
         unsafe { self.memory.as_ptr().add(ring * RING_BYTES + 4096) }
     }
 
-    // ANCHOR: ring_write
     /// Copies all of `bytes` into ring `tx`, waiting for room whenever it
     /// is full. The data goes in before the head moves (the store in
     /// `publish` releases it), so the reader never sees bytes not yet
@@ -528,7 +528,6 @@ impl RingEnd {
         }
         Ok(())
     }
-    // ANCHOR_END: ring_write
 
     /// Copies the next `len` bytes of ring `rx` to `out`, waiting
     /// whenever the ring is empty.
@@ -573,6 +572,7 @@ impl RingEnd {
         Ok(())
     }
 }
+// ANCHOR_END: ring_write
 
 // ANCHOR: ring
 /// Messages through the rings are framed as on a byte stream: a 4-byte
