@@ -69,6 +69,24 @@ pub fn run(dir: &Path) -> Result<Verdict> {
 /// leaving the files written so far, when some file would still bring in
 /// code from `solutions/`.
 pub fn write(dir: &Path, from: &str) -> Result<()> {
+    // The chapters first, while the copy still has solutions/ to compare
+    // the given code with.
+    let book = dir.join("book");
+    let toml = book.join("book.toml");
+    if toml.is_file() {
+        let text = fs::read_to_string(&toml).context("reading book/book.toml")?;
+        fs::write(&toml, student_edition_toml(&text)).context("writing book/book.toml")?;
+    }
+    let mut chapters = Vec::new();
+    markdown_files(&book.join("src"), &mut chapters)?;
+    for page in chapters {
+        let text =
+            fs::read_to_string(&page).with_context(|| format!("reading {}", page.display()))?;
+        let student = strip_reference(&text).with_context(|| format!("in {}", page.display()))?;
+        let student = inline_given(&given_from_labs(&student), dir);
+        fs::write(&page, student).with_context(|| format!("writing {}", page.display()))?;
+    }
+
     for rel in LEFT_OUT {
         let path = dir.join(rel);
         if path.is_dir() {
@@ -88,22 +106,6 @@ pub fn write(dir: &Path, from: &str) -> Result<()> {
     )
     .context("writing the Classroom workflow")?;
     fs::write(dir.join("README.md"), student_readme(from)).context("writing README.md")?;
-
-    let book = dir.join("book");
-    let toml = book.join("book.toml");
-    if toml.is_file() {
-        let text = fs::read_to_string(&toml).context("reading book/book.toml")?;
-        fs::write(&toml, student_edition_toml(&text)).context("writing book/book.toml")?;
-    }
-    let mut chapters = Vec::new();
-    markdown_files(&book.join("src"), &mut chapters)?;
-    for page in chapters {
-        let text =
-            fs::read_to_string(&page).with_context(|| format!("reading {}", page.display()))?;
-        let student = strip_reference(&text).with_context(|| format!("in {}", page.display()))?;
-        fs::write(&page, given_from_labs(&student))
-            .with_context(|| format!("writing {}", page.display()))?;
-    }
 
     let leaks = includes_from_solutions(dir)?;
     if !leaks.is_empty() {
@@ -254,6 +256,79 @@ fn given_from_labs(text: &str) -> String {
         }
     }
     out
+}
+
+/// Open includes of the solution's library that show code the starter
+/// gives as it is (a type the student uses, not writes), replaced by that
+/// code: the template has no solutions/ to include it from, and the
+/// starter has no anchor around it. Any other include is left as it is
+/// (and the template then refuses it). `root` holds `solutions/` and
+/// `labs/`; the chapters are in `root/book/src`, so their includes start
+/// with `../../`.
+fn inline_given(text: &str, root: &Path) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        match given_text(line.trim(), root) {
+            Some(code) => out.push_str(&code),
+            None => out.push_str(line),
+        }
+    }
+    out
+}
+
+/// For `{{#include ../../solutions/PATH:ANCHOR}}`: the anchored text, when
+/// every line of code in it is a line of `labs/PATH` (the rule of
+/// `book/check.py` for code shown open), keeping only the lines the
+/// starter has: a comment the solution adds is left out with the rest.
+fn given_text(line: &str, root: &Path) -> Option<String> {
+    let target = line
+        .strip_prefix("{{#include ../../solutions/")?
+        .strip_suffix("}}")?
+        .trim();
+    let (path, anchor) = target.split_once(':')?;
+    if anchor.is_empty() || anchor.starts_with(|c: char| c.is_ascii_digit()) {
+        return None; // a whole file or a range of lines: not a given type
+    }
+    let solution = fs::read_to_string(root.join("solutions").join(path)).ok()?;
+    let starter = fs::read_to_string(root.join("labs").join(path)).ok()?;
+    let code = anchored(&solution, anchor)?;
+    let given: std::collections::HashSet<&str> = starter.lines().map(str::trim).collect();
+    let is_code = |l: &str| {
+        let l = l.trim();
+        !l.is_empty() && !l.starts_with("//") && !l.starts_with("#[") && !l.starts_with("#![")
+    };
+    let mut lines = code.lines().filter(|l| is_code(l)).peekable();
+    if lines.peek().is_none() || !lines.all(|l| given.contains(l.trim())) {
+        return None;
+    }
+    Some(
+        code.split_inclusive('\n')
+            .filter(|l| l.trim().is_empty() || given.contains(l.trim()))
+            .collect(),
+    )
+}
+
+/// The lines between `ANCHOR: name` and `ANCHOR_END: name`, without any
+/// anchor lines, as mdBook includes them.
+fn anchored(text: &str, name: &str) -> Option<String> {
+    let mut inside = false;
+    let mut found = false;
+    let mut out = String::new();
+    for line in text.split_inclusive('\n') {
+        let anchor = |tag: &str| {
+            line.split_once(tag)
+                .is_some_and(|(_, rest)| rest.trim() == name)
+        };
+        if anchor("ANCHOR_END:") {
+            inside = false;
+        } else if anchor("ANCHOR:") {
+            inside = true;
+            found = true;
+        } else if inside && !line.contains("ANCHOR:") && !line.contains("ANCHOR_END:") {
+            out.push_str(line);
+        }
+    }
+    found.then_some(out)
 }
 
 /// `student = true` for the book's `[preprocessor.edition]`, so that the
@@ -414,6 +489,30 @@ mod tests {
             given_from_labs(text),
             "{{#include ../../labs/01-fork/src/bin/twice.rs:main}}\n{{#include ../../solutions/01-fork/src/lib.rs:start}}\n"
         );
+    }
+
+    #[test]
+    fn a_type_the_starter_gives_is_written_out() {
+        let root = std::env::temp_dir().join(format!("lab-inline-test-{}", std::process::id()));
+        for (tree, body) in [
+            (
+                "solutions",
+                "// ANCHOR: pool\npub struct Pool;\n// ANCHOR_END: pool\n// ANCHOR: run\nfn run() { work() }\n// ANCHOR_END: run\n",
+            ),
+            (
+                "labs",
+                "#[allow(dead_code)]\npub struct Pool;\nfn run() { todo!() }\n",
+            ),
+        ] {
+            fs::create_dir_all(root.join(tree).join("01-x/src")).unwrap();
+            fs::write(root.join(tree).join("01-x/src/lib.rs"), body).unwrap();
+        }
+        let chapter = "{{#include ../../solutions/01-x/src/lib.rs:pool}}\n{{#include ../../solutions/01-x/src/lib.rs:run}}\n";
+        assert_eq!(
+            inline_given(chapter, &root),
+            "pub struct Pool;\n{{#include ../../solutions/01-x/src/lib.rs:run}}\n"
+        );
+        fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
