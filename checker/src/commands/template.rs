@@ -4,7 +4,8 @@
 //! give the labs away: no `solutions/`, no fixtures (they are patches of
 //! the solutions), the book's student edition (every `<details
 //! class="reference">` block removed from the chapters, and `student =
-//! true` for the book's preprocessor), and none of the course's own
+//! true` for the book's preprocessor; a type the starter gives, shown
+//! open from the solution, is written out), and none of the course's own
 //! machinery (its CI, the Gradescope scripts, the contributors' guide). It
 //! adds the GitHub Classroom workflow and a README for students. The
 //! checker stays whole: students run `cargo lab` in it as in the course.
@@ -47,8 +48,16 @@ pub fn run(dir: &Path) -> Result<Verdict> {
         );
     }
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let from = copy_course(&course, dir)?;
-    write(dir, &from)?;
+    let written = copy_course(&course, dir).and_then(|from| write(dir, &from).map(|()| from));
+    let from = match written {
+        Ok(from) => from,
+        Err(e) => {
+            // Nothing half-made is left to be pushed by mistake (the
+            // directory was empty or new).
+            let _ = fs::remove_dir_all(dir);
+            return Err(e.context(format!("no template written to {}", dir.display())));
+        }
+    };
     eprintln!(
         "Wrote the course for students to {} ({from}).",
         dir.display()
@@ -65,9 +74,8 @@ pub fn run(dir: &Path) -> Result<Verdict> {
     Ok(Verdict::Passed)
 }
 
-/// Changes a freshly copied course into the students' edition. Fails,
-/// leaving the files written so far, when some file would still bring in
-/// code from `solutions/`.
+/// Changes a freshly copied course into the students' edition. Fails
+/// when some chapter would still bring in code from `solutions/`.
 pub fn write(dir: &Path, from: &str) -> Result<()> {
     // The chapters first, while the copy still has solutions/ to compare
     // the given code with.
