@@ -11,8 +11,13 @@ trap 'rm -rf "$work"' EXIT
 
 # The course as students get it (`cargo lab template`: no solutions, no
 # fixtures), without its book and history, which grading does not need.
-cargo run --quiet --locked --manifest-path "$top/Cargo.toml" --package checker --bin lab -- \
-    template "$work/course"
+# Its advice on pushing the template is for instructors, not for this zip:
+# shown only if it fails.
+if ! cargo run --quiet --locked --manifest-path "$top/Cargo.toml" --package checker --bin lab -- \
+    template "$work/course" 2> "$work/template.log"; then
+    cat "$work/template.log" >&2
+    exit 1
+fi
 rm -rf "$work/course/book" "$work/course/.git"
 cp "$here/setup.sh" "$here/run_autograder" "$work/"
 (cd "$work" && rm -f "$out" && zip -qr "$out" setup.sh run_autograder course)
