@@ -23,6 +23,9 @@ Usage:
   cargo lab grade <DIR>          grade every submission in DIR (a checkout of
                                  the course per student)
   cargo lab classroom            print a GitHub Classroom autograding workflow
+  cargo lab template <DIR>       write the repository to hand to students: the
+                                 course without solutions, the book's student
+                                 edition, the Classroom workflow
   cargo lab bench                build lab 12 with optimisations and run its
                                  harness: every mechanism measured, a table,
                                  a CSV file (--out, default showdown.csv) and
@@ -41,12 +44,27 @@ Options for bench:
 
 Options for grade and verify:
   --jobs <N>                     submissions (labs) checked at once (default: 2)
+  --starters <DIR>               verify: the untouched starters are in DIR/labs
+                                 (default: labs/)
   --out <DIR>                    where reports go (default: grades)
   --no-sandbox                   do not isolate submissions with bubblewrap
 
 A lab is named by number (3, 03), name (fifo) or both (03-fifo).
 Exit status: 0 all passed, 1 something failed, 2 the checker could not run.
 Colour is used on a terminal only; set NO_COLOR to turn it off.";
+
+/// The commands, for "did you mean".
+const COMMANDS: &[&str] = &[
+    "check",
+    "watch",
+    "hint",
+    "verify",
+    "grade",
+    "classroom",
+    "template",
+    "bench",
+    "help",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Which {
@@ -77,6 +95,8 @@ pub enum Command {
         jobs: usize,
         /// Only this fixture or variant (of the one lab named).
         fixture: Option<String>,
+        /// Where the untouched starters are, when not in labs/.
+        starters: Option<PathBuf>,
     },
     Grade {
         dir: PathBuf,
@@ -85,6 +105,9 @@ pub enum Command {
         sandbox: bool,
     },
     Classroom,
+    Template {
+        dir: PathBuf,
+    },
     Bench {
         which: Which,
         messages: Option<usize>,
@@ -108,6 +131,7 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Comma
     let mut out_given = false;
     let mut messages = None;
     let mut sandbox = true;
+    let mut starters = None;
     while let Some(arg) = parser.next()? {
         match arg {
             Short('h') | Long("help") => return Ok(Command::Help),
@@ -143,6 +167,7 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Comma
                 })?);
             }
             Long("no-sandbox") => sandbox = false,
+            Long("starters") => starters = Some(parser.value()?.into()),
             Value(v) if command.is_none() => command = Some(v.string()?),
             Value(v) => labs.push(v.string()?),
             _ => return Err(arg.unexpected().into()),
@@ -179,6 +204,7 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Comma
             labs,
             jobs,
             fixture,
+            starters,
         },
         Some("grade") => match <[String; 1]>::try_from(labs) {
             Ok([dir]) => Command::Grade {
@@ -190,6 +216,12 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Comma
             Err(_) => bail!("`cargo lab grade` takes one directory of submissions"),
         },
         Some("classroom") => Command::Classroom,
+        Some("template") => match <[String; 1]>::try_from(labs) {
+            Ok([dir]) => Command::Template { dir: dir.into() },
+            Err(_) => bail!(
+                "`cargo lab template` takes one directory to write, e.g. `cargo lab template ../ipc-course`"
+            ),
+        },
         Some("bench") => {
             if !labs.is_empty() {
                 bail!("`cargo lab bench` measures lab 12 and takes no lab name");
@@ -201,7 +233,12 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Comma
             }
         }
         Some("help") => Command::Help,
-        Some(other) => bail!("unknown command {other:?}; try `cargo lab --help`"),
+        Some(other) => match crate::suggest::closest(other, COMMANDS.iter().copied()) {
+            Some(near) => bail!(
+                "unknown command {other:?}. Did you mean `cargo lab {near}`? All commands: `cargo lab --help`"
+            ),
+            None => bail!("unknown command {other:?}; try `cargo lab --help`"),
+        },
     })
 }
 
@@ -258,7 +295,14 @@ mod tests {
             Command::Verify {
                 fixture: None,
                 labs: vec![],
-                jobs: 2
+                jobs: 2,
+                starters: None
+            }
+        );
+        assert_eq!(
+            p("template /tmp/x").unwrap(),
+            Command::Template {
+                dir: "/tmp/x".into()
             }
         );
     }
@@ -267,6 +311,11 @@ mod tests {
     fn refuses_what_it_does_not_know() {
         assert!(p("check").is_err());
         assert!(p("frobnicate").is_err());
+        assert!(p("template").is_err());
+        let near = p("chek 1").unwrap_err().to_string();
+        assert!(near.contains("Did you mean `cargo lab check`?"), "{near}");
+        let far = p("frobnicate").unwrap_err().to_string();
+        assert!(!far.contains("Did you mean"), "{far}");
         assert!(p("check 1 --format xml").is_err());
         assert!(p("hint 1 2").is_err());
         assert!(p("bench 12").is_err());

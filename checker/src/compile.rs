@@ -81,7 +81,19 @@ fn cargo_build(staged: &Staged, color: bool, release: bool) -> Result<Built> {
     } else {
         "json"
     };
-    let mut child = Command::new(&cargo)
+    let bar = progress_width();
+    let mut command = Command::new(&cargo);
+    match bar {
+        // Cargo draws its bar despite --quiet when asked to "always"; the
+        // frames come through stderr and go on to ours (see `split_stderr`).
+        Some(width) => command
+            .env("CARGO_TERM_PROGRESS_WHEN", "always")
+            .env("CARGO_TERM_PROGRESS_WIDTH", width.to_string()),
+        None => command
+            .env_remove("CARGO_TERM_PROGRESS_WHEN")
+            .env_remove("CARGO_TERM_PROGRESS_WIDTH"),
+    };
+    let mut child = command
         .args(["build", "--quiet", "--bins", "--message-format", format])
         .args(release.then_some("--release"))
         .arg("--manifest-path")
@@ -100,9 +112,14 @@ fn cargo_build(staged: &Staged, color: bool, release: bool) -> Result<Built> {
         .context("running cargo build")?;
     let mut stderr = child.stderr.take().expect("piped");
     let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
+        let mut bytes = Vec::new();
+        match bar {
+            Some(_) => split_stderr(&mut stderr, &mut std::io::stderr(), &mut bytes),
+            None => {
+                let _ = stderr.read_to_end(&mut bytes);
+            }
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
     });
     let mut stdout = String::new();
     child
@@ -151,5 +168,89 @@ fn cargo_build(staged: &Staged, color: bool, release: bool) -> Result<Built> {
             rendered.push_str(&stderr);
         }
         Ok(Built::Failed(rendered))
+    }
+}
+
+/// The width for cargo's progress bar while a lab builds: the terminal's,
+/// when stderr is one. None when stderr is not a terminal, `TERM=dumb`, or
+/// `LAB_NO_PROGRESS` is set (checkers running side by side, whose bars
+/// would draw over each other).
+fn progress_width() -> Option<u16> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal()
+        || std::env::var_os("TERM").is_some_and(|t| t == "dumb")
+        || std::env::var_os("LAB_NO_PROGRESS").is_some()
+    {
+        return None;
+    }
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one struct winsize, which `size` is.
+    let ok = unsafe { libc::ioctl(2, libc::TIOCGWINSZ, &mut size) } == 0;
+    (ok && size.ws_col >= 40).then_some(size.ws_col - 1)
+}
+
+/// Reads cargo's stderr: the progress bar's frames (text ended by `\r`,
+/// the way cargo redraws a line, or by the `ESC [K` that clears it) are passed on to `terminal` as they come;
+/// whole lines (ended by `\n`: errors cargo reports outside the JSON
+/// messages) are kept in `kept` for the report.
+fn split_stderr(from: &mut impl Read, terminal: &mut impl std::io::Write, kept: &mut Vec<u8>) {
+    let mut pending = Vec::new();
+    let mut drew = false;
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        for &b in &buf[..n] {
+            pending.push(b);
+            // `\x1b[K` is how cargo clears its bar at the end.
+            let frame_ends = b == b'\r' || pending.ends_with(b"\x1b[K");
+            match b {
+                _ if frame_ends => {
+                    drew = true;
+                    let _ = terminal.write_all(&pending);
+                    let _ = terminal.flush();
+                    pending.clear();
+                }
+                b'\n' => kept.append(&mut pending),
+                _ => {}
+            }
+        }
+    }
+    kept.append(&mut pending);
+    // Cargo clears its bar only on a terminal of its own; here it writes
+    // into a pipe, so the last frame is cleared by us.
+    if drew {
+        let _ = terminal.write_all(b"\r\x1b[K");
+        let _ = terminal.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_stderr;
+
+    #[test]
+    fn progress_frames_go_to_the_terminal_and_lines_to_the_report() {
+        let cargo =
+            b"\r[==>   ] 1/7: libc\r[=====>] 2/7: nix\r\x1b[Kerror: failed to parse\nmore\n";
+        let (mut terminal, mut kept) = (Vec::new(), Vec::new());
+        split_stderr(&mut &cargo[..], &mut terminal, &mut kept);
+        assert_eq!(
+            String::from_utf8(terminal).unwrap(),
+            "\r[==>   ] 1/7: libc\r[=====>] 2/7: nix\r\x1b[K\r\x1b[K"
+        );
+        assert_eq!(
+            String::from_utf8(kept).unwrap(),
+            "error: failed to parse\nmore\n"
+        );
     }
 }

@@ -19,6 +19,7 @@ mod sandbox;
 mod scenario;
 mod stage;
 mod stuck;
+mod suggest;
 mod traffic;
 mod usage;
 

@@ -272,6 +272,21 @@ fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// Whether this copy of the course has solutions/; a template for
+    /// students has none, and the tests that compare with them say they
+    /// are skipped.
+    fn has_solutions(test: &str) -> bool {
+        let there = course_root().join("solutions").is_dir();
+        if !there {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped {test}: it compares with the reference solutions, and this copy of the course has no solutions/"
+            );
+        }
+        there
+    }
+
     #[test]
     fn finds_toml_sections() {
         let text = "[workspace]\nmembers = []\n\n[workspace.dependencies]\na = \"1\"\n\n[profile.dev]\nopt-level = 1\n[profile.release]\nlto = true\n";
@@ -285,6 +300,9 @@ mod tests {
     #[test]
     fn solutions_use_the_same_dependency_versions_as_the_course() {
         let root = course_root();
+        if !has_solutions("solutions_use_the_same_dependency_versions_as_the_course") {
+            return;
+        }
         let course = fs::read_to_string(root.join("Cargo.toml")).unwrap();
         let solutions = fs::read_to_string(root.join("solutions/Cargo.toml")).unwrap();
         let deps = |text: &str| -> Vec<String> {
@@ -307,6 +325,9 @@ mod tests {
     #[test]
     fn starters_and_solutions_share_manifests_and_programs() {
         let root = course_root();
+        if !has_solutions("starters_and_solutions_share_manifests_and_programs") {
+            return;
+        }
         for lab in crate::labs::ALL {
             let (a, b) = (
                 root.join("labs").join(lab.dir()),

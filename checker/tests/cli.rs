@@ -25,6 +25,36 @@ fn an_unknown_lab_exits_2_and_lists_the_labs() {
 }
 
 #[test]
+fn a_near_miss_gets_a_did_you_mean() {
+    let out = lab("did-you-mean-lab")
+        .args(["check", "forks"])
+        .assert()
+        .code(2)
+        .get_output()
+        .stderr
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("Did you mean `fork`?"), "{text}");
+    // The list lines up: the titles after 01-fork and after the longest
+    // name, 04-nonblocking-select, start in the same column.
+    let title_column = |id: &str| {
+        let line = text.lines().find(|l| l.contains(id)).unwrap();
+        let after = line.find(id).unwrap() + id.len();
+        after + line[after..].find(|c: char| c != ' ').unwrap()
+    };
+    assert_eq!(
+        title_column("01-fork"),
+        title_column("04-nonblocking-select"),
+        "{text}"
+    );
+    lab("did-you-mean-command")
+        .args(["chek", "1"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("Did you mean `cargo lab check`?"));
+}
+
+#[test]
 fn unknown_commands_and_formats_exit_2() {
     lab("unknown-command")
         .arg("frobnicate")

@@ -19,19 +19,17 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// A submission with lab 01 taken from `source` (`labs` or `solutions`).
-fn submission(dir: &Path, source: &str) -> std::path::PathBuf {
-    copy_dir(
-        &course_root().join(source).join("01-fork"),
-        &dir.join("labs/01-fork"),
-    );
+/// A submission with lab 01 taken from `source`: a directory of labs
+/// (`solutions/`, or the committed starters' `labs/`).
+fn submission(dir: &Path, source: &Path) -> std::path::PathBuf {
+    copy_dir(&source.join("01-fork"), &dir.join("labs/01-fork"));
     dir.to_path_buf()
 }
 
 /// A submission that passes by the solution and also tries to cheat: its
 /// own manifest with a build script, a rewritten program, an alias.
 fn tampered(dir: &Path, marker: &Path) {
-    let lab = submission(dir, "solutions").join("labs/01-fork");
+    let lab = submission(dir, &course_root().join("solutions")).join("labs/01-fork");
     let manifest = std::fs::read_to_string(lab.join("Cargo.toml")).unwrap();
     std::fs::write(
         lab.join("Cargo.toml"),
@@ -61,13 +59,20 @@ fn tampered(dir: &Path, marker: &Path) {
 
 #[test]
 fn grade_a_directory_of_submissions() {
+    if !common::has_solutions("grade_a_directory_of_submissions") {
+        return;
+    }
+    let Some(starters) = common::starters("grade_a_directory_of_submissions") else {
+        return;
+    };
+    let solutions = course_root().join("solutions");
     let top = std::env::temp_dir().join(format!("lab-grade-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&top);
     let subs = top.join("submissions");
     let marker = top.join("build-script-ran");
     tampered(&subs.join("alice"), &marker);
-    submission(&subs.join("bob"), "labs");
-    let carol = submission(&subs.join("carol"), "solutions");
+    submission(&subs.join("bob"), &starters.join("labs"));
+    let carol = submission(&subs.join("carol"), &solutions);
     let lib = carol.join("labs/01-fork/src/lib.rs");
     let text = std::fs::read_to_string(&lib).unwrap();
     std::fs::write(&lib, text.replace("pub fn join(", "pub fn join(oops")).unwrap();
@@ -89,7 +94,7 @@ fn grade_a_directory_of_submissions() {
     let row = |who: &str| {
         csv.lines()
             .find(|l| l.starts_with(&format!("{who},")))
-            .unwrap()
+            .unwrap_or_else(|| panic!("summary.csv has no row for {who}:\n{csv}\n{stderr}"))
             .to_string()
     };
     assert!(
@@ -115,6 +120,16 @@ fn grade_a_directory_of_submissions() {
 
 #[test]
 fn gradescope_autograder_writes_results_json() {
+    if !common::has_solutions("gradescope_autograder_writes_results_json") {
+        return;
+    }
+    if !course_root().join("autograder").is_dir() {
+        common::skip(
+            "gradescope_autograder_writes_results_json",
+            "this copy of the course has no autograder/ (a students' template)",
+        );
+        return;
+    }
     let top = std::env::temp_dir().join(format!("lab-autograder-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&top);
     // Gradescope's layout: /autograder/{source,submission,results}.

@@ -6,6 +6,7 @@ pub mod classroom;
 pub mod grade;
 pub mod hint;
 pub mod overview;
+pub mod template;
 pub mod verify;
 pub mod watch;
 
@@ -39,7 +40,8 @@ pub fn run(command: Command) -> Result<Verdict> {
             labs,
             jobs,
             fixture,
-        } => verify::run(&labs, jobs, fixture.as_deref()),
+            starters,
+        } => verify::run(&labs, jobs, fixture.as_deref(), starters.as_deref()),
         Command::Grade {
             dir,
             jobs,
@@ -52,6 +54,7 @@ pub fn run(command: Command) -> Result<Verdict> {
             out,
         } => bench::run(&tree(&which)?, messages, out.as_deref()),
         Command::Classroom => classroom::run(),
+        Command::Template { dir } => template::run(&dir),
         Command::Help => {
             println!("{USAGE}");
             Ok(Verdict::Passed)
@@ -66,7 +69,15 @@ pub fn run(command: Command) -> Result<Verdict> {
 fn tree(which: &Which) -> Result<Tree> {
     Ok(match which {
         Which::Labs => Tree::labs(),
-        Which::Solutions => Tree::solutions(),
+        Which::Solutions => {
+            let tree = Tree::solutions();
+            if !tree.labs_dir.is_dir() {
+                anyhow::bail!(
+                    "--solutions needs the reference solutions, and this copy of the course has no solutions/ directory (a copy for students, written by `cargo lab template`, leaves them out)"
+                );
+            }
+            tree
+        }
         Which::Tree(dir) => Tree::checkout(dir)?,
     })
 }

@@ -7,6 +7,7 @@ use std::io::Write;
 
 use anstyle::{AnsiColor, Style};
 use anyhow::Result;
+use std::path::Path;
 
 use super::Verdict;
 use super::check::check_lab;
@@ -18,8 +19,22 @@ use crate::stage::{self, Tree, course_root};
 const OK: Style = AnsiColor::Green.on_default().bold();
 const BAD: Style = AnsiColor::Red.on_default().bold();
 
-pub fn run(names: &[String], jobs: usize, only: Option<&str>) -> Result<Verdict> {
+pub fn run(
+    names: &[String],
+    jobs: usize,
+    only: Option<&str>,
+    starters: Option<&Path>,
+) -> Result<Verdict> {
     let labs = labs::select(names)?;
+    if !course_root().join("solutions").is_dir() {
+        anyhow::bail!(
+            "`cargo lab verify` needs the reference solutions, and this copy of the course has no solutions/ directory (a copy for students, written by `cargo lab template`, leaves them out). Run it in the course's own repository."
+        );
+    }
+    let starter_tree = match starters {
+        Some(dir) => Tree::checkout(dir)?,
+        None => Tree::labs(),
+    };
     if let Some(name) = only {
         let [lab] = labs.as_slice() else {
             anyhow::bail!("--fixture takes one lab: `cargo lab verify 3 --fixture {name}`");
@@ -31,7 +46,7 @@ pub fn run(names: &[String], jobs: usize, only: Option<&str>) -> Result<Verdict>
         }
     }
     if labs.len() > 1 && jobs > 1 && only.is_none() {
-        return run_in_parallel(&labs, jobs);
+        return run_in_parallel(&labs, jobs, starters);
     }
     let mut out = anstream::stdout();
     let mut problems = 0;
@@ -66,7 +81,7 @@ pub fn run(names: &[String], jobs: usize, only: Option<&str>) -> Result<Verdict>
                 )?,
             }
 
-            let starter = check_lab(&Tree::labs(), lab, None, false)?;
+            let starter = check_lab(&starter_tree, lab, None, false)?;
             let passing: Vec<&str> = starter
                 .scenarios
                 .iter()
@@ -82,8 +97,9 @@ pub fn run(names: &[String], jobs: usize, only: Option<&str>) -> Result<Verdict>
                 (None, false) => say(
                     false,
                     format!(
-                        "starter passes {} (a check that cannot fail, or labs/{} is not the untouched starter)",
+                        "starter passes {} (a check that cannot fail, or {}/{} is not the untouched starter)",
                         passing.join(", "),
+                        starter_tree.label,
                         lab.dir()
                     ),
                 )?,
@@ -223,20 +239,29 @@ pub fn run(names: &[String], jobs: usize, only: Option<&str>) -> Result<Verdict>
 /// Verifies each lab in a `lab verify LAB` process of its own, `jobs` at a
 /// time (much of verifying is waiting for fixtures that hang to time out),
 /// and prints their reports in lab order.
-fn run_in_parallel(labs: &[&'static Lab], jobs: usize) -> Result<Verdict> {
+fn run_in_parallel(labs: &[&'static Lab], jobs: usize, starters: Option<&Path>) -> Result<Verdict> {
     use std::process::{Command, Stdio};
     use std::sync::{Arc, Mutex};
 
     type Report = Option<(bool, Vec<u8>)>;
     let stable = super::StableExe::new()?;
     let exe = stable.0.clone();
+    let starters: Vec<std::ffi::OsString> = match starters {
+        Some(dir) => vec!["--starters".into(), dir.into()],
+        None => vec![],
+    };
     let ids: Arc<Vec<String>> = Arc::new(labs.iter().map(|l| l.dir()).collect());
     let next = Arc::new(Mutex::new(0usize));
     let reports: Arc<Mutex<Vec<Report>>> = Arc::new(Mutex::new(vec![None; labs.len()]));
     let workers: Vec<_> = (0..jobs.min(labs.len()))
         .map(|_| {
-            let (next, reports, exe, ids) =
-                (next.clone(), reports.clone(), exe.clone(), ids.clone());
+            let (next, reports, exe, ids, starters) = (
+                next.clone(),
+                reports.clone(),
+                exe.clone(),
+                ids.clone(),
+                starters.clone(),
+            );
             std::thread::spawn(move || {
                 loop {
                     let i = {
@@ -249,6 +274,9 @@ fn run_in_parallel(labs: &[&'static Lab], jobs: usize) -> Result<Verdict> {
                     };
                     let output = Command::new(&exe)
                         .args(["verify", &ids[i]])
+                        .args(&starters)
+                        // Bars of labs building side by side would draw over each other.
+                        .env("LAB_NO_PROGRESS", "1")
                         .stdin(Stdio::null())
                         .stderr(Stdio::inherit())
                         .output();

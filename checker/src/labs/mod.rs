@@ -67,9 +67,27 @@ pub struct UnknownLab(pub String);
 
 impl fmt::Display for UnknownLab {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "there is no lab {:?}. The labs are:", self.0)?;
+        write!(f, "there is no lab {:?}.", self.0)?;
+        let typed = self.0.trim().trim_end_matches('/');
+        let typed = typed.rsplit('/').next().unwrap_or(typed);
+        let dirs: Vec<String> = ALL.iter().map(|lab| lab.dir()).collect();
+        let names = ALL
+            .iter()
+            .map(|lab| lab.slug)
+            .chain(dirs.iter().map(String::as_str));
+        if let Some(near) = crate::suggest::closest(typed, names) {
+            write!(f, " Did you mean `{near}`?")?;
+        }
+        writeln!(f, " The labs are:")?;
+        let width = ALL.iter().map(|lab| lab.dir().len()).max().unwrap_or(0);
         for lab in ALL {
-            writeln!(f, "  {:>2}  {:<20} {}", lab.number, lab.dir(), lab.title)?;
+            writeln!(
+                f,
+                "  {:>2}  {:<width$}  {}",
+                lab.number,
+                lab.dir(),
+                lab.title
+            )?;
         }
         write!(
             f,
@@ -115,6 +133,28 @@ mod tests {
         }
         let err = find("sockets-and-stuff").err().unwrap().to_string();
         assert!(err.contains("01-fork"), "{err}");
+        let err = find("forks").err().unwrap().to_string();
+        assert!(err.contains("Did you mean `fork`?"), "{err}");
+    }
+
+    #[test]
+    fn the_list_of_labs_is_aligned() {
+        let err = find("nothing-like-it").err().unwrap().to_string();
+        assert!(!err.contains("Did you mean"), "{err}");
+        // Every title starts in the same column, after the longest name.
+        let rows: Vec<&str> = err.lines().filter(|l| l.starts_with("  ")).collect();
+        assert_eq!(rows.len(), ALL.len(), "{err}");
+        let titles: Vec<usize> = ALL
+            .iter()
+            .zip(&rows)
+            .map(|(lab, row)| row.find(lab.title).unwrap())
+            .collect();
+        assert!(titles.windows(2).all(|w| w[0] == w[1]), "{err}");
+        assert!(
+            rows.iter()
+                .all(|row| !row.contains("select") || row.contains("select  ")),
+            "{err}"
+        );
     }
 
     #[test]

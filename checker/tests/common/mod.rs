@@ -98,3 +98,96 @@ pub fn fork_bombs_are_capped() -> bool {
         nix::unistd::access(&dir, nix::unistd::AccessFlags::W_OK).is_ok()
     })
 }
+
+/// Says on the terminal that a test was skipped, and why. (Written to
+/// stderr directly: the test harness would hide a `println!` of a test
+/// that passes.)
+pub fn skip(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "skipped {test}: {why}");
+}
+
+/// Whether this copy of the course has its reference solutions; if not (a
+/// template for students, written by `cargo lab template`), says that
+/// `test` is skipped.
+pub fn has_solutions(test: &str) -> bool {
+    let there = course_root().join("solutions").is_dir();
+    if !there {
+        skip(
+            test,
+            "it needs the reference solutions, and this copy of the course has no solutions/",
+        );
+    }
+    there
+}
+
+/// A checkout holding the untouched starters, as committed (`labs/` at
+/// HEAD): the tests that need starters take them from there, because the
+/// working copy's `labs/` holds whatever the student wrote. None, and the
+/// test says it is skipped, where there is no commit to take them from.
+pub fn starters(test: &str) -> Option<PathBuf> {
+    use std::sync::OnceLock;
+    static STARTERS: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let found = STARTERS.get_or_init(|| {
+        let root = course_root();
+        // At a fixed place, so that the checker's builds of it are
+        // incremental from one run to the next.
+        let dir = root.join("target/test-trees/starters");
+        let fresh = root.join(format!("target/test-trees/starters-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&fresh);
+        std::fs::create_dir_all(&fresh).map_err(|e| e.to_string())?;
+        let archive = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&root)
+            .args(["archive", "--format=tar", "HEAD", "labs"])
+            .output()
+            .map_err(|e| format!("git cannot run ({e})"))?;
+        if !archive.status.success() {
+            return Err(format!(
+                "there is no commit to take the untouched starters from ({})",
+                String::from_utf8_lossy(&archive.stderr).trim()
+            ));
+        }
+        let mut tar = std::process::Command::new("tar")
+            .arg("-x")
+            .arg("-C")
+            .arg(&fresh)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("tar cannot run ({e})"))?;
+        use std::io::Write;
+        tar.stdin
+            .take()
+            .unwrap()
+            .write_all(&archive.stdout)
+            .map_err(|e| e.to_string())?;
+        if !tar.wait().map_err(|e| e.to_string())?.success() {
+            return Err("tar could not unpack the committed labs/".into());
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::rename(&fresh, &dir).map_err(|e| e.to_string())?;
+        Ok(dir)
+    });
+    match found {
+        Ok(dir) => Some(dir.clone()),
+        Err(why) => {
+            skip(test, &format!("it needs the untouched starters, and {why}"));
+            None
+        }
+    }
+}
+
+/// A regular expression that matches `path` literally, for insta's filters.
+pub fn literal(path: &Path) -> String {
+    path.display()
+        .to_string()
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '/' || c == '_' || c == '-' {
+                c.to_string()
+            } else {
+                format!("\\{c}")
+            }
+        })
+        .collect()
+}
