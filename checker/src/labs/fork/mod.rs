@@ -12,10 +12,12 @@ use nix::unistd::Pid;
 use rand::Rng;
 use rand::seq::SliceRandom;
 
+mod endings;
+
 use crate::labs::Lab;
 use crate::procfs;
 use crate::sandbox::checker_pid;
-use crate::scenario::{Failure, Fixture, Outcome, Run, Scenario, field_num, quote_lines};
+use crate::scenario::{Failure, Fixture, Outcome, Run, Scenario, Variant, field_num, quote_lines};
 
 pub static LAB: Lab = Lab {
     number: 1,
@@ -101,6 +103,32 @@ pub static LAB: Lab = Lab {
             max_procs: 16,
             run: flush_before_fork,
         },
+        Scenario {
+            name: "every-ending-reported",
+            points: 2,
+            limit: Duration::from_secs(8),
+            does: "runs `endings` with workers that exit with a code of their own, panic, or are killed by the checker, each at its own time; sends the waiting parent SIGUSR1 (its handler has no SA_RESTART)",
+            expects: "each ending reported (a panic as exit status 101), the parent asleep while it waits, waiting again after EINTR, and the parent's exit handler run once, by the parent only",
+            hints: &[
+                "join must block (waitpid without WNOHANG) and wait again when waitpid fails with EINTR: a signal handler ran, the child is still there.",
+                "The child must never run the parent's code: catch a panic of the work (catch_unwind, status 101) and end with libc::_exit, which skips the exit handlers and the stdio buffers of the parent's copy.",
+            ],
+            max_procs: 16,
+            run: endings::every_ending,
+        },
+        Scenario {
+            name: "fork-fails-half-way",
+            points: 2,
+            limit: Duration::from_secs(8),
+            does: "runs `limited N K`: run_parallel gets N jobs, but only K forks succeed (the next fails with EAGAIN, as at the process limit); the K workers wait at a gate",
+            expects: "run_parallel to wait for the K workers it started, then return the fork error; no child left behind",
+            hints: &[
+                "fork fails with EAGAIN when the process limit is reached. The children already started are yours: join them before you return the error.",
+                "`pids.push(start(job)?)` returns at the first failure and leaves the others running. Match on start's result instead.",
+            ],
+            max_procs: 16,
+            run: endings::fork_fails,
+        },
     ],
     fixtures: &[
         Fixture {
@@ -138,8 +166,41 @@ pub static LAB: Lab = Lab {
             caught_by: "flush-before-fork",
             says: "flush",
         },
+        Fixture {
+            name: "exit-instead-of-_exit",
+            caught_by: "every-ending-reported",
+            says: "ended with exit",
+        },
+        Fixture {
+            name: "panic-escapes-child",
+            caught_by: "every-ending-reported",
+            says: "panic escaped",
+        },
+        Fixture {
+            name: "join-gives-up-on-eintr",
+            caught_by: "every-ending-reported",
+            says: "EINTR",
+        },
+        Fixture {
+            name: "join-spins-with-wnohang",
+            caught_by: "every-ending-reported",
+            says: "busy loop",
+        },
+        Fixture {
+            name: "fork-error-leaves-children",
+            caught_by: "fork-fails-half-way",
+            says: "unjoined",
+        },
+        Fixture {
+            name: "lazy-iterator-join",
+            caught_by: "memory-is-copied",
+            says: "one at a time",
+        },
     ],
-    variants: &[],
+    variants: &[Variant {
+        name: "raw-libc",
+        design: "libc::fork and libc::waitpid with the W* macros, and run_parallel reaping with waitpid(-1) in whatever order the children end",
+    }],
 };
 
 /// Every pid in `pids` is alive and a child of `parent`, right now.
@@ -306,7 +367,8 @@ fn memory_is_copied(run: &mut Run) -> Outcome {
             .line(
                 &mut p,
                 &format!("{n} lines `worker pid=W added A, total=T`"),
-            )?
+            )
+            .map_err(|f| endings::serial_join(program, f))?
             .text;
         let (Some(pid), Some(seen)) = (field_num(&line, "pid"), field_num(&line, "total")) else {
             return Err(Failure::wrong(
@@ -375,7 +437,8 @@ fn exit_status_reaches_parent(run: &mut Run) -> Outcome {
     let mut unclaimed = pairs.clone();
     for _ in 0..n {
         let line = run
-            .line(&mut p, &format!("{n} lines `worker pid=W adds A + B`"))?
+            .line(&mut p, &format!("{n} lines `worker pid=W adds A + B`"))
+            .map_err(|f| endings::serial_join(program, f))?
             .text;
         let words: Vec<&str> = line.split_whitespace().collect();
         let pid = field_num(&line, "pid");

@@ -1,0 +1,4 @@
+//! Peers and measurements shared by the labs, one file each, named for
+//! what it holds.
+
+pub mod calls;
