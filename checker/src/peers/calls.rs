@@ -34,3 +34,28 @@ pub fn until_sleeping_in(run: &Run, pid: i32, calls: &[&str], within: Duration) 
 pub fn ended(pid: i32) -> bool {
     procfs::stat(pid).is_none_or(|s| s.is_zombie())
 }
+
+/// [`Run::expect_asleep`] over two windows of 350 ms in a row: a busy
+/// loop fails if either shows it. On a loaded machine a spinning process
+/// may get so little CPU that one window sees no clock tick of it (the
+/// `cpu` of `usage.rs` counts whole ticks); two windows make that miss
+/// rare enough for a racy fixture to be caught every time.
+pub fn expect_asleep_twice(
+    run: &Run,
+    pid: i32,
+    who: &str,
+    waiting_for: &str,
+) -> crate::scenario::Outcome {
+    for _ in 0..2 {
+        run.expect_asleep(pid, Duration::from_millis(350), who, waiting_for)?;
+    }
+    Ok(())
+}
+
+/// The descriptor (first argument) of the call `pid` sleeps in, with the
+/// call's name: `("read", 5)`.
+pub fn sleeping_in_with_fd(pid: i32) -> Option<(&'static str, i32)> {
+    let name = sleeping_in(pid)?;
+    let (_, args) = procfs::blocked(pid).syscall?;
+    Some((name, args[0] as i32))
+}

@@ -99,13 +99,7 @@ pub fn every_ending(run: &mut Run) -> Outcome {
     expect_children_of(program, &all, "each worker")?;
 
     // Every worker waits at the gate: the parent has nothing to do but wait.
-    run.expect_asleep(
-        program,
-        Duration::from_millis(400),
-        "the parent",
-        "its children",
-    )
-    .map_err(|f| {
+    calls::expect_asleep_twice(run, program, "the parent", "its children").map_err(|f| {
         f.hint(
             "join must block in waitpid(pid, None) until the child ends. A loop around \
                  waitpid with WNOHANG asks again and again and burns a CPU while it waits.",
