@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::fcntl::{Flock, FlockArg};
 use rand::Rng;
 
-use super::{Actor, Release, UNORDERED, drive, expect_done, expect_holding, held};
+use super::{Actor, Release, UNORDERED, drive, expect_done, expect_holding, held, is_gate};
 use crate::peers::calls;
 use crate::process::Exit;
 use crate::scenario::{Failure, Outcome, Run};
@@ -125,18 +125,24 @@ fn dinner(run: &mut Run, meals: u32, pace: Option<u64>) -> Outcome {
 }
 
 /// The checker holds one fork, as a neighbour who eats for a long time,
-/// and seats one philosopher beside it: the philosopher must wait asleep,
-/// and eat as soon as the fork is free.
+/// beside one philosopher: first a fork at random before it starts, then,
+/// gated, the fork it needs second once it holds its first. Either way it
+/// must wait asleep, and eat as soon as the fork is free.
 pub fn slow_neighbour(run: &mut Run) -> Outcome {
     let seat: u32 = run.rng.random_range(0..SEATS);
-    // Its left fork (its own number) or its right one.
     let fork = if run.rng.random_bool(0.5) {
         seat
     } else {
         (seat + 1) % SEATS
     };
-    let name = format!("fork-{fork}");
-    let path = run.sandbox.tmp.join(format!("{name}.lock"));
+    busy_before_it_starts(run, seat, fork)?;
+    let seat: u32 = run.rng.random_range(0..SEATS);
+    busy_once_it_holds_one(run, seat)
+}
+
+/// Takes `fork-N.lock` for the checker, without waiting.
+fn take_fork(run: &Run, fork: u32) -> Result<Flock<std::fs::File>, Failure> {
+    let path = run.sandbox.tmp.join(format!("fork-{fork}.lock"));
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -144,9 +150,17 @@ pub fn slow_neighbour(run: &mut Run) -> Outcome {
         .truncate(false)
         .open(&path)
         .map_err(|e| Failure::internal(format!("opening {}: {e}", path.display())))?;
-    let held_by_us = Flock::lock(file, FlockArg::LockExclusiveNonblock)
-        .map_err(|(_, e)| Failure::internal(format!("flock {}: {e}", path.display())))?;
+    Flock::lock(file, FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, e)| Failure::internal(format!("flock {}: {e}", path.display())))
+}
 
+const SPINS: &str = "Wait for a busy fork with lock() (flock blocks, asleep), or, with try_lock, \
+                     sleep between tries: a try_lock loop without a pause spins while the \
+                     neighbour eats.";
+
+fn busy_before_it_starts(run: &mut Run, seat: u32, fork: u32) -> Outcome {
+    let name = format!("fork-{fork}");
+    let held_by_us = take_fork(run, fork)?;
     let args: Vec<String> = [seat, SEATS, 1, 0, 0, 0]
         .iter()
         .map(u32::to_string)
@@ -162,14 +176,8 @@ pub fn slow_neighbour(run: &mut Run) -> Outcome {
         &who,
         &format!("{name} (its neighbour, the checker, holds it)"),
     )
-    .map_err(|f| {
-        f.hint(
-            "Wait for a busy fork with lock() (flock blocks, asleep), or, with try_lock, \
-             sleep between tries: a try_lock loop without a pause spins while the \
-             neighbour eats.",
-        )
-    })?;
-    while let Ok(Some(line)) = actors[0].p.next_line(std::time::Instant::now()) {
+    .map_err(|f| f.hint(SPINS))?;
+    while let Ok(Some(line)) = actors[0].p.next_line(Instant::now()) {
         if line.text.contains("eats") {
             return Err(Failure::wrong(
                 format!("{who} to wait for {name}, which the checker holds"),
@@ -196,4 +204,85 @@ pub fn slow_neighbour(run: &mut Run) -> Outcome {
         ));
     }
     expect_done(&mut actors)
+}
+
+/// Gated: once the philosopher holds its first fork, the checker takes
+/// the other one, and lets it go on: it waits holding one fork.
+fn busy_once_it_holds_one(run: &mut Run, seat: u32) -> Outcome {
+    let args: Vec<String> = vec![
+        "--gate".into(),
+        seat.to_string(),
+        SEATS.to_string(),
+        "1".into(),
+    ];
+    let mut p = run.spawn("philosopher", &args)?;
+    let pid = p.pid;
+    let who = format!("philosopher {seat} (pid {pid})");
+    let prefix = format!("pid={pid} ");
+    let mine = [seat, (seat + 1) % SEATS];
+    let first = loop {
+        let line = run.line(
+            &mut p,
+            &format!("{who} to report its first fork (`took fork-N`)"),
+        )?;
+        let event = line.text.trim().trim_start_matches(&prefix).to_string();
+        if let Some(n) = event.strip_prefix("took fork-") {
+            match n.parse::<u32>() {
+                Ok(n) if mine.contains(&n) => break n,
+                _ => {
+                    return Err(Failure::wrong(
+                        format!("{who} to take fork-{} or fork-{}", mine[0], mine[1]),
+                        format!("`{}`", line.text),
+                    ));
+                }
+            }
+        }
+        if event.starts_with("eats") {
+            return Err(Failure::wrong(
+                format!("{who} to take a fork before it eats"),
+                format!("`{}`", line.text),
+            ));
+        }
+        if is_gate(&event) {
+            let _ = p.send("go\n");
+        }
+    };
+    let other = if first == mine[0] { mine[1] } else { mine[0] };
+    let held_by_us = take_fork(run, other)?;
+    let _ = p.send("go\n");
+    calls::until_sleeping_in(run, pid, &["flock"], Duration::from_millis(500));
+    calls::expect_asleep_twice(
+        run,
+        pid,
+        &who,
+        &format!(
+            "fork-{other}, holding fork-{first} (its neighbour, the checker, holds fork-{other})"
+        ),
+    )
+    .map_err(|f| f.hint(SPINS))?;
+    drop(held_by_us);
+    // Every gate open from now on.
+    p.close_stdin();
+    let rest: Vec<String> = run
+        .rest(
+            &mut p,
+            &format!("{who} to eat and finish once fork-{other} is free"),
+        )?
+        .into_iter()
+        .map(|l| l.text.trim().trim_start_matches(&prefix).to_string())
+        .collect();
+    let exit = run.wait(&mut p)?;
+    if !rest.iter().any(|e| e == "eats meal=1") || rest.last().map(String::as_str) != Some("done") {
+        return Err(Failure::wrong(
+            format!("{who} to eat its meal once fork-{other} was free, then report `done`"),
+            format!("it reported {rest:?}"),
+        ));
+    }
+    if exit != Exit::Code(0) {
+        return Err(Failure::wrong(
+            format!("{who} to exit with status 0"),
+            format!("it ended with {exit}"),
+        ));
+    }
+    Ok(())
 }

@@ -58,7 +58,7 @@ pub static LAB: Lab = Lab {
             name: "slow-neighbour",
             points: 2,
             limit: Duration::from_secs(6),
-            does: "holds one of a philosopher's forks itself, as a neighbour who eats for a long time, and seats that philosopher (one meal)",
+            does: "holds one of a philosopher's forks itself, as a neighbour who eats for a long time, and seats that philosopher (one meal); then, with gates, takes a philosopher's second fork once it holds its first",
             expects: "the philosopher to wait asleep (no busy loop) while the fork is taken, then to eat as soon as the checker lets go, and finish",
             hints: &[
                 "A philosopher whose fork is taken waits. lock() blocks in flock, asleep; a try_lock loop must sleep between tries.",

@@ -71,8 +71,8 @@ pub static LAB: Lab = Lab {
             name: "shutdown-while-connected",
             points: 2,
             limit: Duration::from_secs(10),
-            does: "connects to `server` as a client that keeps the FIFO open throughout, watches the idle server's CPU, sends requests whose workers wait at a gate, sends SIGINT (Ctrl-C), then one more request, then opens the gate",
-            expects: "the server asleep while idle; after SIGINT, the requests in hand answered, the late request not taken, and the server gone (exit 0, nothing left) although the client is still connected",
+            does: "connects to `server` as a client that keeps the FIFO open throughout, watches the idle server's CPU, sends requests whose workers wait at a gate, kills one worker, sends SIGINT (Ctrl-C), then one more request, then opens the gate",
+            expects: "the server asleep while idle; the killed worker reaped at once, without waiting for the others; after SIGINT, the requests in hand answered, the late request not taken, and the server gone (exit 0, nothing left) although the client is still connected",
             hints: &[
                 "SIGINT (Ctrl-C) asks for the same graceful stop as SIGTERM.",
                 "Once stopping, the server waits for signals only (its workers' SIGCHLD): a client that keeps the FIFO open, or keeps sending, must not keep it running.",
@@ -158,6 +158,11 @@ pub static LAB: Lab = Lab {
             name: "ignores-sigint",
             caught_by: "shutdown-while-connected",
             says: "did not take SIGINT",
+        },
+        Fixture {
+            name: "reap-blocks",
+            caught_by: "shutdown-while-connected",
+            says: "still busy",
         },
         Fixture {
             name: "blocking-self-pipe",
