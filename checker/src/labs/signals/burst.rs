@@ -205,7 +205,16 @@ pub fn signal_storm(run: &mut Run) -> Outcome {
                     || stderr.contains("already mutably borrowed")
                     || exit == Exit::Signal(Signal::SIGABRT)
                 {
-                    f = f.because(UNSAFE_HANDLER);
+                    // The runner puts a panic it finds on stderr in place
+                    // of `why`: say the cause in what happened too.
+                    f.happened.push_str(
+                        ": the signal handler printed in the middle of the program's own \
+                         println!, which held stdout",
+                    );
+                    f = f.because(UNSAFE_HANDLER).hint(
+                        "The handler may only add to an atomic and write one byte to the \
+                         self-pipe (libc::write); print from the main loop.",
+                    );
                 } else if exit == Exit::Signal(Signal::SIGUSR1) {
                     f = f.because("SIGUSR1 has no handler, so its default action killed the program: Signals::self_pipe must install on_signal for every signal it is given");
                 } else if let Some(err) = error_line(run, storm.pid) {
