@@ -22,12 +22,15 @@ pub fn sleeping_in(pid: i32) -> Option<&'static str> {
 }
 
 /// Waits until `pid` sleeps in one of `calls` (e.g. `["wait4",
-/// "waitid"]`); `false` if it does not within `within`, or is gone.
+/// "waitid"]`); `false` if it does not within `within`, or ends first.
 pub fn until_sleeping_in(run: &Run, pid: i32, calls: &[&str], within: Duration) -> bool {
     run.poll(within, || {
-        sleeping_in(pid).filter(|c| calls.contains(c)).map(|_| ())
+        if ended(pid) {
+            return Some(false);
+        }
+        sleeping_in(pid).filter(|c| calls.contains(c)).map(|_| true)
     })
-    .is_some()
+    .unwrap_or(false)
 }
 
 /// Whether `pid` is gone or a zombie.
@@ -47,6 +50,9 @@ pub fn expect_asleep_twice(
     waiting_for: &str,
 ) -> crate::scenario::Outcome {
     for _ in 0..2 {
+        if ended(pid) {
+            break;
+        }
         run.expect_asleep(pid, Duration::from_millis(350), who, waiting_for)?;
     }
     Ok(())
