@@ -181,7 +181,15 @@ pub fn signal_storm(run: &mut Run) -> Outcome {
                     } else {
                         "`storm done lines=N handled=H`".to_string()
                     },
-                    format!("`{text}`, while the checker had sent {sent} SIGUSR1 so far"),
+                    format!(
+                        "`{text}`, while the checker had sent {sent} SIGUSR1 so far{}",
+                        if text.contains("line") {
+                            ""
+                        } else {
+                            // The runner may put a panic in place of `why`.
+                            ": not a line of the program's own, so the signal handler printed it"
+                        }
+                    ),
                 )
                 .because(if text.contains("line") {
                     "a line went missing or was cut: something written from the handler mixed with the program's own output".to_string()
