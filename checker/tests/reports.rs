@@ -97,7 +97,7 @@ fn gradescope_results_have_one_test_per_scenario() {
         .clone();
     let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
     let tests = json["tests"].as_array().unwrap();
-    assert_eq!(tests.len(), 6);
+    assert_eq!(tests.len(), 8);
     for t in tests {
         assert_eq!(t["status"], "failed");
         assert_eq!(t["score"], 0);

@@ -1,4 +1,6 @@
-//! Peers and gates the labs share: each file holds one kind.
+//! Peers, gates and measurements the labs share: each file holds one kind,
+//! named for what it holds.
 
+pub mod calls;
 pub mod gate;
 pub mod waiting;

@@ -48,9 +48,11 @@ pub fn start(work: impl FnOnce() -> i32) -> Result<Pid> {
     //    buffer would be copied into the child and printed twice.
     // 2. Call `nix::unistd::fork()` (it is `unsafe`: say why it is fine here).
     // 3. In the parent, return the child's pid.
-    // 4. In the child, run `work`, flush stdout, and end the process with
-    //    `libc::_exit(status)`. The child must never return from here, or
-    //    it would go on running the parent's code.
+    // 4. In the child, run `work` inside `std::panic::catch_unwind` (a
+    //    panic becomes status 101), flush stdout, and end the process with
+    //    `libc::_exit(status)`, not `exit`: the exit handlers and stdio
+    //    buffers belong to the parent. The child must never return from
+    //    here, or it would go on running the parent's code.
     let _ = work;
     todo!("start: fork a child that runs `work` and exits")
 }

@@ -235,8 +235,10 @@ impl Pace {
         }
     }
 
-    /// Thinks (sleeps) for a while, holding no fork.
+    /// Thinks (sleeps) for a while: call it holding no fork. A gate named
+    /// `thinks`.
     pub fn think(&mut self) {
+        gate("thinks");
         let ms = self.rng.random_range(0..=self.think_ms);
         std::thread::sleep(Duration::from_millis(ms));
     }

@@ -12,10 +12,13 @@ use nix::unistd::Pid;
 use rand::Rng;
 use rand::seq::SliceRandom;
 
+mod endings;
+mod fanout;
+
 use crate::labs::Lab;
 use crate::procfs;
 use crate::sandbox::checker_pid;
-use crate::scenario::{Failure, Fixture, Outcome, Run, Scenario, field_num, quote_lines};
+use crate::scenario::{Failure, Fixture, Outcome, Run, Scenario, Variant, field_num, quote_lines};
 
 pub static LAB: Lab = Lab {
     number: 1,
@@ -73,7 +76,7 @@ pub static LAB: Lab = Lab {
                 "A parent that returns without joining leaves its workers running as orphans: join every pid you started.",
             ],
             max_procs: 16,
-            run: parallel_fan_out,
+            run: fanout::parallel_fan_out,
         },
         Scenario {
             name: "no-zombies",
@@ -86,7 +89,7 @@ pub static LAB: Lab = Lab {
                 "`waitpid` fails with ECHILD when there is no child left: that is when `join_any` returns `Ok(None)`. Do not use WNOHANG here.",
             ],
             max_procs: 16,
-            run: no_zombies,
+            run: fanout::no_zombies,
         },
         Scenario {
             name: "flush-before-fork",
@@ -99,7 +102,33 @@ pub static LAB: Lab = Lab {
                 "Flush stdout (`std::io::stdout().flush()`) in `start`, before calling fork.",
             ],
             max_procs: 16,
-            run: flush_before_fork,
+            run: fanout::flush_before_fork,
+        },
+        Scenario {
+            name: "every-ending-reported",
+            points: 2,
+            limit: Duration::from_secs(8),
+            does: "runs `endings` with workers that exit with a code of their own, panic, or are killed by the checker, each at its own time; sends the waiting parent SIGUSR1 (its handler has no SA_RESTART)",
+            expects: "each ending reported (a panic as exit status 101), the parent asleep while it waits, waiting again after EINTR, and the parent's exit handler run once, by the parent only",
+            hints: &[
+                "join must block (waitpid without WNOHANG) and wait again when waitpid fails with EINTR: a signal handler ran, the child is still there.",
+                "The child must never run the parent's code: catch a panic of the work (catch_unwind, status 101) and end with libc::_exit, which skips the exit handlers and the stdio buffers of the parent's copy.",
+            ],
+            max_procs: 16,
+            run: endings::every_ending,
+        },
+        Scenario {
+            name: "fork-fails-half-way",
+            points: 2,
+            limit: Duration::from_secs(8),
+            does: "runs `limited N K`: run_parallel gets N jobs, but only K forks succeed (the next fails with EAGAIN, as at the process limit); the K workers wait at a gate",
+            expects: "run_parallel to wait for the K workers it started, then return the fork error; no child left behind",
+            hints: &[
+                "fork fails with EAGAIN when the process limit is reached. The children already started are yours: join them before you return the error.",
+                "`pids.push(start(job)?)` returns at the first failure and leaves the others running. Match on start's result instead.",
+            ],
+            max_procs: 16,
+            run: endings::fork_fails,
         },
     ],
     fixtures: &[
@@ -138,8 +167,41 @@ pub static LAB: Lab = Lab {
             caught_by: "flush-before-fork",
             says: "flush",
         },
+        Fixture {
+            name: "exit-instead-of-_exit",
+            caught_by: "every-ending-reported",
+            says: "ended with exit",
+        },
+        Fixture {
+            name: "panic-escapes-child",
+            caught_by: "every-ending-reported",
+            says: "panic escaped",
+        },
+        Fixture {
+            name: "join-gives-up-on-eintr",
+            caught_by: "every-ending-reported",
+            says: "EINTR",
+        },
+        Fixture {
+            name: "join-spins-with-wnohang",
+            caught_by: "every-ending-reported",
+            says: "busy loop",
+        },
+        Fixture {
+            name: "fork-error-leaves-children",
+            caught_by: "fork-fails-half-way",
+            says: "unjoined",
+        },
+        Fixture {
+            name: "lazy-iterator-join",
+            caught_by: "memory-is-copied",
+            says: "one at a time",
+        },
     ],
-    variants: &[],
+    variants: &[Variant {
+        name: "raw-libc",
+        design: "libc::fork and libc::waitpid with the W* macros, and run_parallel reaping with waitpid(-1) in whatever order the children end",
+    }],
 };
 
 /// Every pid in `pids` is alive and a child of `parent`, right now.
@@ -306,7 +368,8 @@ fn memory_is_copied(run: &mut Run) -> Outcome {
             .line(
                 &mut p,
                 &format!("{n} lines `worker pid=W added A, total=T`"),
-            )?
+            )
+            .map_err(|f| endings::serial_join(program, f))?
             .text;
         let (Some(pid), Some(seen)) = (field_num(&line, "pid"), field_num(&line, "total")) else {
             return Err(Failure::wrong(
@@ -375,7 +438,8 @@ fn exit_status_reaches_parent(run: &mut Run) -> Outcome {
     let mut unclaimed = pairs.clone();
     for _ in 0..n {
         let line = run
-            .line(&mut p, &format!("{n} lines `worker pid=W adds A + B`"))?
+            .line(&mut p, &format!("{n} lines `worker pid=W adds A + B`"))
+            .map_err(|f| endings::serial_join(program, f))?
             .text;
         let words: Vec<&str> = line.split_whitespace().collect();
         let pid = field_num(&line, "pid");
@@ -451,251 +515,4 @@ fn exit_status_reaches_parent(run: &mut Run) -> Outcome {
         "the parent",
     )?;
     run.expect_success(&mut p)
-}
-
-const WORK_MS: u64 = 300;
-
-fn parallel_fan_out(run: &mut Run) -> Outcome {
-    let n: usize = run.rng.random_range(4..=6);
-    let mut p = run.spawn("fanout", &[n.to_string(), WORK_MS.to_string()])?;
-    let program = p.pid;
-    let mut workers = Vec::new();
-    for _ in 0..n {
-        let line = run
-            .line(&mut p, &format!("{n} lines `worker I pid=W started`"))?
-            .text;
-        let Some(pid) = field_num(&line, "pid") else {
-            return Err(Failure::wrong(
-                "a line `worker I pid=W started`",
-                format!("`{line}`"),
-            ));
-        };
-        workers.push(pid as i32);
-    }
-    let exit = run.wait(&mut p)?;
-    let took = p.exited_at().unwrap_or_else(std::time::Instant::now) - p.started;
-
-    // Workers still running after the parent exited were never waited for.
-    let orphans: Vec<i32> = leftovers()
-        .iter()
-        .filter(|s| !s.is_zombie())
-        .map(|s| s.pid)
-        .collect();
-    let adopted: Vec<i32> = run
-        .monitor
-        .ever_seen()
-        .iter()
-        .filter(|s| workers.contains(&s.pid) && s.ppid == checker_pid())
-        .map(|s| s.pid)
-        .collect();
-    if !orphans.is_empty() || !adopted.is_empty() {
-        let mut who = orphans.clone();
-        who.extend(adopted.iter().filter(|p| !orphans.contains(p)));
-        return Err(Failure::wrong(
-            "the parent to exit only after every worker has ended",
-            format!("the parent exited while workers {who:?} were still running"),
-        )
-        .because(
-            "the parent never waited for its workers: join every pid you started before returning",
-        ));
-    }
-
-    let rest: Vec<String> = run
-        .rest(&mut p, "the parent's last line")?
-        .into_iter()
-        .map(|l| l.text)
-        .collect();
-    let at_once = run.monitor.max_alive_at_once(|s| workers.contains(&s.pid));
-    let serial = Duration::from_millis(WORK_MS * n as u64);
-    if took > serial.mul_f64(0.6) {
-        return Err(Failure::wrong(
-            format!("{n} workers of {WORK_MS} ms to finish in well under {} ms", serial.as_millis()),
-            format!("the program took {} ms; at most {at_once} worker(s) were alive at once", took.as_millis()),
-        )
-        .because(if at_once <= 1 {
-            "the workers ran one at a time: the parent waited for each worker before it started the next (start and join in the same loop)"
-        } else {
-            "the workers did not all run at the same time"
-        }));
-    }
-    let seen: BTreeSet<i32> = run
-        .monitor
-        .ever_seen()
-        .iter()
-        .filter(|s| s.ppid == program)
-        .map(|s| s.pid)
-        .collect();
-    if let Some(fake) = workers.iter().find(|w| !seen.contains(w)) {
-        return Err(Failure::wrong(
-            "every worker pid to be a child process of the program",
-            format!("the checker never saw a child with pid {fake}"),
-        ));
-    }
-    if at_once < n {
-        return Err(Failure::wrong(
-            format!("all {n} workers alive at the same time"),
-            format!("at most {at_once} were alive at once"),
-        ));
-    }
-    if !rest
-        .iter()
-        .any(|l| l.contains(&format!("{n} workers joined")))
-    {
-        return Err(Failure::wrong(
-            format!("the parent to print `... {n} workers joined in ... ms`"),
-            format!("it printed {}", quote_lines(&rest)),
-        ));
-    }
-    match exit {
-        crate::process::Exit::Code(0) => Ok(()),
-        other => Err(Failure::wrong("exit status 0", format!("{other}"))),
-    }
-}
-
-fn no_zombies(run: &mut Run) -> Outcome {
-    let mut naps: Vec<u64> = vec![50, 200, 350, 500];
-    // Any order but the sorted one, so that "in the order started" and "in
-    // the order ended" differ.
-    while naps.windows(2).all(|w| w[0] < w[1]) {
-        naps.shuffle(&mut run.rng);
-    }
-    let args: Vec<String> = naps.iter().map(u64::to_string).collect();
-    let mut p = run.spawn("reaper", &args)?;
-    let program = p.pid;
-
-    // pid -> (index, nap)
-    let mut workers: BTreeMap<i32, (usize, u64)> = BTreeMap::new();
-    for _ in 0..naps.len() {
-        let line = run
-            .line(&mut p, "a line `worker I pid=W sleeps MS ms` per worker")?
-            .text;
-        let index = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|w| w.parse::<usize>().ok());
-        let (Some(index), Some(pid)) = (index, field_num(&line, "pid")) else {
-            return Err(Failure::wrong(
-                "a line `worker I pid=W sleeps MS ms`",
-                format!("`{line}`"),
-            ));
-        };
-        let Some(&nap) = naps.get(index) else {
-            return Err(Failure::wrong(
-                "worker numbers from the argument list",
-                format!("`{line}`"),
-            ));
-        };
-        workers.insert(pid as i32, (index, nap));
-    }
-
-    let mut reaped = Vec::new();
-    loop {
-        let line = run
-            .line(
-                &mut p,
-                "`reaped pid=W ...` lines, then `all reaped by pid=P`",
-            )?
-            .text;
-        if line.starts_with("all reaped") {
-            break;
-        }
-        reaped.push(line);
-    }
-
-    // The parent is now held at the gate. Wait until every worker has ended,
-    // then none may be a zombie.
-    let longest = Duration::from_millis(naps.iter().max().copied().unwrap_or(0) + 2000);
-    let ended = run.poll(longest, || {
-        workers
-            .keys()
-            .all(|&w| procfs::stat(w).is_none_or(|s| s.is_zombie()))
-            .then_some(())
-    });
-    if ended.is_none() {
-        return Err(run.timed_out("every worker to end"));
-    }
-    let zombies: Vec<i32> = workers
-        .keys()
-        .copied()
-        .filter(|&w| procfs::stat(w).is_some_and(|s| s.is_zombie() && s.ppid == program))
-        .collect();
-    if !zombies.is_empty() {
-        return Err(Failure::wrong(
-            "no zombie child while the parent still runs",
-            format!("workers {zombies:?} are zombies: they exited and the parent, still running, never waited for them"),
-        )
-        .because("join_any returned before any child had ended (WNOHANG?), so the parent stopped waiting too soon; a zombie stays until its parent waits for it"));
-    }
-
-    let mut order = Vec::new();
-    for line in &reaped {
-        let pid = field_num(line, "pid").unwrap_or(-1) as i32;
-        let Some(&(index, _)) = workers.get(&pid) else {
-            return Err(Failure::wrong(
-                "`reaped pid=W exited with I` for the workers",
-                format!("`{line}`"),
-            ));
-        };
-        let wanted = format!("reaped pid={pid} exited with {index}");
-        if line.trim() != wanted {
-            return Err(Failure::wrong(format!("`{wanted}`"), format!("`{line}`")));
-        }
-        order.push(pid);
-    }
-    let mut by_end: Vec<i32> = workers.keys().copied().collect();
-    by_end.sort_by_key(|w| workers[w].1);
-    if order != by_end {
-        let mut by_start: Vec<i32> = workers.keys().copied().collect();
-        by_start.sort_by_key(|w| workers[w].0);
-        let why = if order == by_start {
-            "they were reaped in the order they were started, not as they ended: join_any must wait for any child (pid -1)"
-        } else {
-            "each worker must be reaped when it ends"
-        };
-        return Err(Failure::wrong(
-            format!("the workers reaped in the order they end: {by_end:?}"),
-            format!("reaped {order:?}"),
-        )
-        .because(why));
-    }
-    p.close_stdin();
-    run.expect_success(&mut p)
-}
-
-fn flush_before_fork(run: &mut Run) -> Outcome {
-    let text = format!("note-{:08x}", run.rng.random::<u32>());
-    let n: usize = run.rng.random_range(3..=5);
-    let mut p = run.spawn("prompt", &[text.clone(), n.to_string()])?;
-    let program = p.pid;
-    let lines: Vec<String> = run
-        .rest(&mut p, "the program to finish")?
-        .into_iter()
-        .map(|l| l.text)
-        .collect();
-    run.expect_success(&mut p)?;
-    let all = lines.join("\n");
-    let count = all.matches(&text).count();
-    if count != 1 {
-        return Err(Failure::wrong(
-            format!("`{text}` printed once"),
-            format!("it appeared {count} times"),
-        )
-        .because(if count > 1 {
-            "the text was still in stdout's buffer when fork copied the process, so every child printed its copy: flush stdout before fork"
-        } else {
-            "the program never printed it"
-        }));
-    }
-    let pids: BTreeSet<i64> = lines
-        .iter()
-        .filter(|l| l.contains("worker"))
-        .filter_map(|l| field_num(l, "pid"))
-        .collect();
-    if pids.len() != n || pids.contains(&(program as i64)) {
-        return Err(Failure::wrong(
-            format!("{n} workers, each with a pid of its own"),
-            format!("worker pids {pids:?} (the program is {program})"),
-        ));
-    }
-    Ok(())
 }
