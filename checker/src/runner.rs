@@ -116,11 +116,17 @@ fn explain(failure: &mut Failure, spawned: &[Spawned], runaway: Option<usize>) {
     }
     for s in spawned {
         if let Some(p) = Panic::find(&s.stderr.text()) {
-            failure.why = Some(if p.todo {
+            let panic = if p.todo {
                 format!("not implemented yet: {} ({})", p.location, p.message)
             } else {
                 format!("{} panicked at {}: {}", s.name, p.location, p.message)
-            });
+            };
+            // A `todo!()` is the cause whatever else was seen; another
+            // panic does not erase a cause the scenario diagnosed itself.
+            match &failure.why {
+                Some(_) if !p.todo => failure.details.push(panic),
+                _ => failure.why = Some(panic),
+            }
             return;
         }
     }
