@@ -356,7 +356,7 @@ def check_sources():
         return
     text = page.read_text()
     scenarios = set()
-    for lab in (ROOT / "checker" / "src" / "labs").glob("*.rs"):
+    for lab in (ROOT / "checker" / "src" / "labs").rglob("*.rs"):
         scenarios.update(SCENARIO.findall(lab.read_text()))
     counts = {"Full": 0, "Partly": 0, "Not": 0}
     seen = {}
