@@ -2,3 +2,4 @@
 //! it holds.
 
 pub mod pipe_peer;
+pub mod wakeups;
