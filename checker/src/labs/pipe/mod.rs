@@ -29,7 +29,7 @@ use crate::scenario::{Failure, Fixture, Outcome, Run, Scenario, Variant, quote_l
 use basics::{bytes_of_any_value, more_than_a_pipe_holds, parent_to_child};
 use ends::with_pipe_cause;
 use exec::{exec_inherits_only_stdio, ls_wc_pipeline, sigpipe_default_after_exec};
-use pieces::{chat_in_pieces, each_process_holds_its_end};
+use pieces::{chat_in_pieces, chat_refuses_broken_messages, each_process_holds_its_end};
 use talk::{producer_consumer_chat, reader_gone_epipe, request_response};
 
 pub static LAB: Lab = Lab {
@@ -144,6 +144,19 @@ pub static LAB: Lab = Lab {
             run: chat_in_pieces,
         },
         Scenario {
+            name: "chat-refuses-broken-messages",
+            points: 1,
+            limit: Duration::from_secs(15),
+            does: "gives the producer a line longer than MAX_MESSAGE; in a second chat, puts half a message (no newline) in the consumer's pipe and kills the producer",
+            expects: "`send` to refuse the long message (the producer fails, the consumer never prints it); the consumer not to print the half message as if it were whole",
+            hints: &[
+                "`send` refuses a message longer than MAX_MESSAGE (or holding a newline) before writing anything: past PIPE_BUF bytes, one write() is no longer atomic.",
+                "`receive`: a line without its newline at end of file means its writer died in the middle of it. That is an error, not a message.",
+            ],
+            max_procs: 8,
+            run: chat_refuses_broken_messages,
+        },
+        Scenario {
             name: "each-process-holds-its-end",
             points: 2,
             limit: Duration::from_secs(15),
@@ -248,6 +261,16 @@ pub static LAB: Lab = Lab {
             name: "send-in-two-writes",
             caught_by: "chat-in-pieces",
             says: "more than one write()",
+        },
+        Fixture {
+            name: "send-no-size-limit",
+            caught_by: "chat-refuses-broken-messages",
+            says: "no longer atomic",
+        },
+        Fixture {
+            name: "receive-keeps-partial-line",
+            caught_by: "chat-refuses-broken-messages",
+            says: "died in the middle",
         },
         Fixture {
             name: "writer-child-keeps-read-end",

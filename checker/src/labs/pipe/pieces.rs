@@ -452,3 +452,94 @@ pub(super) fn each_process_holds_its_end(run: &mut Run) -> Outcome {
     exit_0(run, &mut p)?;
     compare_files(&data, &run.sandbox.tmp.join("out.bin"), "the parent")
 }
+
+// ---------------------------------------------------------------------
+// Messages that must not go through: one too long for one atomic write,
+// and one cut short because its writer died.
+
+pub(super) fn chat_refuses_broken_messages(run: &mut Run) -> Outcome {
+    too_long(run)?;
+    writer_dies_mid_message(run)
+}
+
+/// A line longer than MAX_MESSAGE on the producer's stdin: `send` must
+/// refuse it, and the producer fail.
+fn too_long(run: &mut Run) -> Outcome {
+    let mut chat = Chat::start(run)?;
+    let first = words(&mut run.rng, 3);
+    write_line(&mut chat.p, &first)?;
+    chat.expect(run, &first, "by the producer")?;
+    let len = run.rng.random_range(MAX_MESSAGE + 1..MAX_MESSAGE + 3000);
+    let long = traffic::text(&mut run.rng, len);
+    write_line(&mut chat.p, &long)?;
+    chat.p.close_stdin();
+    let wanted = chat.wanted(&long);
+    let Chat { mut p, end, .. } = chat;
+    drop(end);
+    let said = rest(run, &mut p, "the producer to refuse the message and stop")?;
+    if said.iter().any(|l| l == &wanted) {
+        return Err(Failure::wrong(
+            format!("`send` to refuse a message of {len} bytes (at most MAX_MESSAGE = {MAX_MESSAGE})"),
+            "the consumer received it and printed it",
+        )
+        .because(format!(
+            "`send` wrote a message of {} bytes with its newline: past PIPE_BUF ({}) a write() \
+             to a pipe is no longer atomic, and with several writers the kernel may split it \
+             and interleave it with theirs",
+            len + 1,
+            traffic::PIPE_BUF
+        ))
+        .hint("In `send`, refuse (bail!) a message longer than MAX_MESSAGE, or holding a newline, before writing anything."));
+    }
+    match run.exit_within(&mut p, PATIENCE) {
+        Ok(crate::process::Exit::Code(0)) => Err(Failure::wrong(
+            "the producer to fail: `send` refuses the message, `produce` returns the error",
+            "it exited with 0",
+        )),
+        Ok(_) => Ok(()),
+        Err(f) => Err(with_pipe_cause(f, p.pid)),
+    }
+}
+
+/// The producer is killed while half a message (no newline) is in the
+/// pipe: the consumer reads end of file in the middle of a message, and
+/// must not take that half for a message.
+fn writer_dies_mid_message(run: &mut Run) -> Outcome {
+    let mut chat = Chat::start(run)?;
+    let first = words(&mut run.rng, 3);
+    write_line(&mut chat.p, &first)?;
+    chat.expect(run, &first, "by the producer")?;
+    let n = run.rng.random_range(2..=5);
+    let half = words(&mut run.rng, n);
+    chat.until_reading(run);
+    chat.inject(run, half.as_bytes())?;
+    run.until_blocked(chat.consumer, PATIENCE);
+    // The writers vanish: the producer dies, the checker closes its end.
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(chat.p.pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let Chat {
+        mut p,
+        consumer,
+        end,
+        ..
+    } = chat;
+    drop(end);
+    run.activity.touch();
+    let said = rest(run, &mut p, "the consumer to stop at end of file")?;
+    let printed = format!("consumer pid={consumer} got: {half}");
+    if said.iter().any(|l| l == &printed) {
+        return Err(Failure::wrong(
+            "the consumer to refuse a message its writer never finished (no newline before end of file)",
+            format!("it printed `{printed}`"),
+        )
+        .because(
+            "`receive` returned a line that had no newline: its writer died in the middle of the \
+             message, and what arrived is only its start. A line without its newline at end of \
+             file is an error, not a message",
+        )
+        .hint("In `receive`, when read_line returns a line that does not end with '\\n', return an error (the writer closed the pipe in the middle of a message)."));
+    }
+    Ok(())
+}
