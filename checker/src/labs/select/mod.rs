@@ -164,6 +164,11 @@ pub static LAB: Lab = Lab {
             says: "it polls",
         },
         Fixture {
+            name: "naps-a-microsecond",
+            caught_by: "mux-epoll",
+            says: "busy-waiting",
+        },
+        Fixture {
             name: "one-lines-for-all",
             caught_by: "mux-poll",
             says: "lines of two pipes got mixed",
@@ -179,10 +184,16 @@ pub static LAB: Lab = Lab {
             says: "had no newline",
         },
     ],
-    variants: &[Variant {
-        name: "edge-triggered-small-buffer",
-        design: "epoll edge-triggered (EPOLLET), every ready source read until EAGAIN, with a 100-byte buffer",
-    }],
+    variants: &[
+        Variant {
+            name: "edge-triggered-small-buffer",
+            design: "epoll edge-triggered (EPOLLET), every ready source read until EAGAIN, with a 100-byte buffer",
+        },
+        Variant {
+            name: "raw-libc-poll",
+            design: "libc::poll on an array of struct pollfd, any revents taken as ready",
+        },
+    ],
 };
 
 /// How long a line may take to come out after the checker wrote it.

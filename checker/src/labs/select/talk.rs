@@ -448,6 +448,10 @@ impl Talk {
             // It sleeps; but does it wait for the data, or nap and look?
             return self.check_wakeups();
         }
+        if !spent.never_slept() {
+            // It sleeps, a little at a time: a nap between rounds of reads.
+            self.check_wakeups()?;
+        }
         let (cpu, wall) = (spent.cpu, spent.wall);
         let mut happened = format!(
             "it used {} ms of CPU in {} ms ({:.0}%)",
@@ -502,7 +506,8 @@ impl Talk {
             ),
         )
         .because(format!(
-            "it wakes up {rate:.0} times a second while the pipes are quiet: it polls. A loop of \
+            "busy-waiting with naps: it wakes up {rate:.0} times a second while the pipes are \
+             quiet: it polls. A loop of \
              non-blocking reads with a short sleep between rounds uses little CPU, yet it never \
              waits for the data: it looks again and again, and a line waits up to a whole nap. \
              Sleep in {}() until a pipe is ready, with no sleep of your own",
