@@ -8,6 +8,14 @@
 //! "which process holds which end" is checked, not guessed. A hang is
 //! explained from /proc: who waits in read() on a pipe whose write end is
 //! still open where, who is stuck in write() on a full pipe.
+//!
+//! It is an unkind peer too: it joins the chat's pipe as a second writer
+//! and sends halves, bursts and pieces, counts the producer's write()
+//! calls, kills a writer in the middle of a message, and watches the CPU
+//! of a process that should be asleep.
+//!
+//! Here the declarations; `ends` reads pipes in /proc, `basics`, `exec`,
+//! `talk` and `pieces` hold the scenarios.
 
 mod basics;
 mod ends;

@@ -4,7 +4,13 @@
 //! ends to `mux` as descriptors 3, 4, ..., keeps the write ends, and writes
 //! each message itself at moments it picks at random. It times how soon each
 //! line comes out, looks in /proc for the call the program sleeps in between
-//! messages, and compares the program's CPU time with the wall time.
+//! messages, and compares the program's CPU time with the wall time, and
+//! its wake-ups with the checker's writes (a loop that naps and looks
+//! again sleeps, yet wakes hundreds of times a second). Under `mux-traffic`
+//! every pipe talks at once, in pieces cut anywhere.
+//!
+//! Here the declarations; `spin`, `talk` (the conversation and its
+//! diagnoses), `traffic` and `timeout` hold the scenarios.
 
 mod spin;
 mod talk;

@@ -11,8 +11,12 @@
 //! The harness: the checker runs `bench` twice with small counts it
 //! chooses, and checks that the CSV is consistent with itself, with the
 //! arguments and with the time the runs took, and that the figures were
-//! measured (two runs do not give the same latencies). It makes no
-//! assertion on speed.
+//! measured (two runs do not give the same latencies), and physically
+//! possible: a blocking round trip is not far below the futex floor, a
+//! throughput not far above the copy floor, and the per-message times add
+//! up to no more than the run took. It makes no other assertion on speed.
+//!
+//! Here the declarations; `carries` and `harness` hold the scenarios.
 
 mod carries;
 mod harness;
