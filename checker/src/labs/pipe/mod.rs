@@ -33,6 +33,7 @@ use crate::labs::Lab;
 use crate::process::{Exit, Proc};
 use crate::procfs;
 use crate::scenario::{Failure, Fixture, Outcome, Run, Scenario, Variant, quote_lines};
+use crate::usage::Usage;
 
 use basics::{bytes_of_any_value, more_than_a_pipe_holds, parent_to_child};
 use ends::with_pipe_cause;
@@ -328,6 +329,26 @@ fn exit_0(run: &Run, p: &mut Proc) -> Outcome {
         )),
         Err(f) => Err(with_pipe_cause(f, program)),
     }
+}
+
+/// A wait that failed while `pid` (`who`) should have seen end of file
+/// (`because`, e.g. "the client has closed the requests pipe") and ended:
+/// if it is still there and never slept since `before`, it reads end of
+/// file again and again instead of stopping.
+fn spins_at_eof(f: Failure, pid: i32, who: &str, because: &str, before: &Usage) -> Failure {
+    let used = Usage::of(pid).since(before);
+    let alive = procfs::stat(pid).is_some_and(|s| !s.is_zombie());
+    if f.why.is_some() || !alive || !used.never_slept() {
+        return f;
+    }
+    f.because(format!(
+        "{who} (pid {pid}) never sleeps once {because}: it used {:.0} ms of CPU in {:.0} ms. \
+         A read at end of file returns 0 at once, every time: a loop that reads again after 0 \
+         spins for ever. 0 bytes is the end: `receive` returns None",
+        used.cpu.as_secs_f64() * 1000.0,
+        used.wall.as_secs_f64() * 1000.0
+    ))
+    .hint("In `receive`, a read of 0 bytes (read_line returned 0) means end of file: return Ok(None), do not read again.")
 }
 
 /// A time-out now, with where each process is and the pipe cause.

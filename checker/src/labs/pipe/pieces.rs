@@ -11,12 +11,14 @@ use rand::Rng;
 
 use super::ends::{describe_ends, pipe_ends, with_pipe_cause};
 use super::{
-    PATIENCE, compare_files, exit_0, expect_child, expect_line_in, line, rest, words, write_line,
+    PATIENCE, compare_files, exit_0, expect_child, expect_line_in, line, rest, spins_at_eof, words,
+    write_line,
 };
 use crate::peers::pipe_peer;
 use crate::process::Proc;
 use crate::scenario::{Failure, Outcome, Run, field_num, quote_lines};
 use crate::traffic::{self, Pieces};
+use crate::usage::Usage;
 
 /// The longest message `send` accepts (`PIPE_BUF - 1`, with its newline
 /// one atomic write).
@@ -474,9 +476,23 @@ fn too_long(run: &mut Run) -> Outcome {
     write_line(&mut chat.p, &long)?;
     chat.p.close_stdin();
     let wanted = chat.wanted(&long);
-    let Chat { mut p, end, .. } = chat;
+    let before = Usage::of(chat.consumer);
+    let Chat {
+        mut p,
+        end,
+        consumer,
+        ..
+    } = chat;
     drop(end);
-    let said = rest(run, &mut p, "the producer to refuse the message and stop")?;
+    let said = rest(run, &mut p, "the producer to refuse the message and stop").map_err(|f| {
+        spins_at_eof(
+            f,
+            consumer,
+            "the consumer",
+            "its producer has gone",
+            &before,
+        )
+    })?;
     if said.iter().any(|l| l == &wanted) {
         return Err(Failure::wrong(
             format!("`send` to refuse a message of {len} bytes (at most MAX_MESSAGE = {MAX_MESSAGE})"),
@@ -525,9 +541,18 @@ fn writer_dies_mid_message(run: &mut Run) -> Outcome {
         end,
         ..
     } = chat;
+    let before = Usage::of(consumer);
     drop(end);
     run.activity.touch();
-    let said = rest(run, &mut p, "the consumer to stop at end of file")?;
+    let said = rest(run, &mut p, "the consumer to stop at end of file").map_err(|f| {
+        spins_at_eof(
+            f,
+            consumer,
+            "the consumer",
+            "its writers have gone",
+            &before,
+        )
+    })?;
     let printed = format!("consumer pid={consumer} got: {half}");
     if said.iter().any(|l| l == &printed) {
         return Err(Failure::wrong(

@@ -7,6 +7,7 @@ use std::time::Duration;
 use rand::Rng;
 
 use super::ends::{describe_ends, pipe_ends, with_advice, with_pipe_cause};
+use super::spins_at_eof;
 use super::{
     PATIENCE, exit_0, expect_child, expect_line_in, line, rest, timed_out, words, write_line,
 };
@@ -177,22 +178,13 @@ pub(super) fn request_response(run: &mut Run) -> Outcome {
         "the server to end once the client closes the requests pipe",
     )
     .map_err(|f| {
-        // Still there, and it never slept: it reads end of file again and
-        // again instead of returning.
-        let used = Usage::of(server).since(&before);
-        let alive = crate::procfs::stat(server).is_some_and(|s| !s.is_zombie());
-        if alive && used.never_slept() {
-            return f
-                .because(format!(
-                    "the server (pid {server}) never sleeps once the client has closed the requests \
-                     pipe: it used {:.0} ms of CPU in {:.0} ms. A read at end of file returns 0 at \
-                     once, every time: a loop that reads again after 0 spins for ever. 0 bytes is the \
-                     end: `receive` returns None",
-                    used.cpu.as_secs_f64() * 1000.0,
-                    used.wall.as_secs_f64() * 1000.0
-                ))
-                .hint("In `receive`, a read of 0 bytes (read_line returned 0) means end of file: return Ok(None), do not read again.");
-        }
+        let f = spins_at_eof(
+            f,
+            server,
+            "the server",
+            "the client has closed the requests pipe",
+            &before,
+        );
         with_advice(
             f,
             "`stop` closes the requests pipe; the server sees end of file and returns",
