@@ -194,8 +194,9 @@ fn follow(run: &Run, talk: &mut Talk, expected: &[Vec<String>], unterminated: us
                 let lost = &lines[*seen..];
                 let f = Failure::wrong(
                     format!(
-                        "{} more lines on fd {} before its end of file",
+                        "{} more {} on fd {} before its end of file",
                         lost.len(),
+                        if lost.len() == 1 { "line" } else { "lines" },
                         fd(i)
                     ),
                     format!("`fd {}: eof`", fd(i)),
