@@ -165,6 +165,11 @@ pub static LAB: Lab = Lab {
             says: "timeout",
         },
         Fixture {
+            name: "select-deadline-kept",
+            caught_by: "timeout",
+            says: "not given the whole timeout again",
+        },
+        Fixture {
             name: "naps-between-reads",
             caught_by: "mux-select",
             says: "it polls",

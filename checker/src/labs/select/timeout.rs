@@ -64,11 +64,26 @@ fn quiet_line(
             let after = sent.elapsed();
             // Measured when the checker saw it: never earlier than printed.
             if after + Duration::from_millis(2) < least {
-                return Err(Failure::wrong(
+                let failure = Failure::wrong(
                     format!("`{wanted}` no sooner than {} ms after the last line", ms(least)),
                     format!("it came after {} ms (mux {backend})", ms(after)),
-                )
-                .because("the wait ended too early: poll and epoll_wait take milliseconds, select a TimeVal (seconds and microseconds); check the conversion"));
+                );
+                // Early, but by no unit's factor (those are 1000 and more):
+                // the wait counted from an earlier moment than the last line.
+                let again = after >= least / 10;
+                return Err(if again {
+                    failure
+                        .because(format!(
+                            "it came {} ms after the line, early but by no unit's factor: the wait \
+                             counted from an earlier moment, so it was not given the whole timeout \
+                             again. A deadline computed once and kept (in the waiter, or before the \
+                             loop) ends the next wait too soon, and every wait after it at once",
+                            ms(after)
+                        ))
+                        .hint("Compute the deadline inside `wait`, from its `timeout` argument, at each call: every wait gets the whole timeout.")
+                } else {
+                    failure.because("the wait ended too early: poll and epoll_wait take milliseconds, select a TimeVal (seconds and microseconds); check the conversion")
+                });
             }
             Ok(Instant::now())
         }
