@@ -99,12 +99,24 @@ impl Chat {
 
     /// The next line must be `message`, as the consumer prints it.
     fn expect(&mut self, run: &Run, message: &str, how: &str) -> Outcome {
+        self.expect_after(run, message, how, false)
+    }
+
+    /// Like [`Chat::expect`]; `after_its_neighbour`: another message of the
+    /// same write has been printed already.
+    fn expect_after(
+        &mut self,
+        run: &Run,
+        message: &str,
+        how: &str,
+        after_its_neighbour: bool,
+    ) -> Outcome {
         let wanted = self.wanted(message);
         let program = self.p.pid;
         let got = run
             .line_within(&mut self.p, PATIENCE, &format!("`{}`", short(&wanted)))
             .map(|l| l.text)
-            .map_err(|f| self.lost(f, run, how, program))?;
+            .map_err(|f| self.lost(f, how, after_its_neighbour, program))?;
         if got != wanted {
             return Err(self.mismatch(&wanted, &got, message, how));
         }
@@ -112,20 +124,27 @@ impl Chat {
         Ok(())
     }
 
-    /// A message that did not come: if the pipe is empty, the consumer
-    /// has read its bytes and lost them.
-    fn lost(&self, f: Failure, _run: &Run, how: &str, program: i32) -> Failure {
+    /// A message that did not come: if the pipe is empty and the consumer
+    /// waits in read(), it has read the message's bytes without printing
+    /// them. After another message of the same write was printed, they
+    /// went with a buffer that was dropped; otherwise it waits for more
+    /// before handing the message out.
+    fn lost(&self, f: Failure, how: &str, after_its_neighbour: bool, program: i32) -> Failure {
         let empty = pipe_peer::unread(&self.end) == Some(0);
         let reading = crate::procfs::blocked(self.consumer)
             .syscall
             .is_some_and(|(nr, _)| crate::diagnose::syscall_name(nr) == Some("read"));
-        if f.kind == crate::scenario::Kind::TimedOut && empty && reading {
+        if f.kind != crate::scenario::Kind::TimedOut || !empty || !reading {
+            return with_pipe_cause(f, program);
+        }
+        if after_its_neighbour {
             return f
                 .because(format!(
-                    "the message was sent {how}; the pipe is empty now, so the consumer has read \
-                     its bytes, and it waits in read() for more without having printed it: it \
-                     lost them. A reader that reads ahead keeps what it read beyond the first \
-                     line (a BufReader) and must be kept from one message to the next"
+                    "the message was sent {how}, and the one before it in that write was printed; \
+                     the pipe is empty now, so the consumer has read this one's bytes too, and it \
+                     waits in read() for more without having printed it: it lost them. A reader \
+                     that reads ahead (a BufReader) keeps what it read beyond the first line, and \
+                     must be kept from one message to the next"
                 ))
                 .hint(
                     "In `consume`, make one BufReader before the loop and pass it to every \
@@ -133,7 +152,13 @@ impl Chat {
                      read ahead with it.",
                 );
         }
-        with_pipe_cause(f, program)
+        f.because(format!(
+            "the message was sent {how}; the pipe is empty now, so the consumer has read its \
+             bytes, newline included, and it waits in read() for more before printing it: \
+             `receive` must return as soon as one line is in, not wait for more (end of file, or \
+             a full buffer)"
+        ))
+        .hint("In `receive`, BufRead::read_line returns as soon as it has one line: one call, no loop until end of file.")
     }
 
     fn mismatch(&self, wanted: &str, got: &str, message: &str, how: &str) -> Failure {
@@ -257,8 +282,8 @@ pub(super) fn chat_in_pieces(run: &mut Run) -> Outcome {
         .collect();
     chat.until_reading(run);
     chat.inject(run, &traffic::burst(&burst))?;
-    for m in &burst {
-        chat.expect(run, m, "with two others in one write")?;
+    for (i, m) in burst.iter().enumerate() {
+        chat.expect_after(run, m, "with two others in one write", i > 0)?;
     }
 
     // The longest message there is, through the producer: more than a
