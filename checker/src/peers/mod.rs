@@ -3,4 +3,6 @@
 
 pub mod calls;
 pub mod gate;
+pub mod pipe_peer;
 pub mod waiting;
+pub mod wakeups;
