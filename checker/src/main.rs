@@ -9,6 +9,7 @@ mod diagnose;
 mod fixture;
 mod labs;
 mod monitor;
+mod peers;
 mod process;
 mod procfs;
 mod progress;
