@@ -55,9 +55,11 @@ pub trait Client {
 
 /// The words a lab gives for its transport.
 pub struct Transport {
-    /// What goes wrong when the server answers a client that is gone:
-    /// "the reply FIFO has no reader (ENXIO) or is gone (ENOENT)".
-    pub gone: &'static str,
+    /// What goes wrong when the server answers a client that is gone, as
+    /// (a word its error message shows, the cause in words): "ENXIO",
+    /// "the reply FIFO has no reader". Only the causes whose word the
+    /// server printed are named; all of them if it printed none.
+    pub gone: &'static [(&'static str, &'static str)],
     /// For a server blocked in a call after a client vanished: the call's
     /// name, and what it means on this transport.
     pub blocked: &'static [(&'static str, &'static str)],
@@ -227,8 +229,10 @@ pub fn stderr_line(run: &Run, pid: i32, pick: impl Fn(&str) -> bool) -> Option<S
     let text = spawned
         .stderr
         .text_at_end(Instant::now() + Duration::from_millis(500));
-    let line = text.lines().find(|l| pick(l))?;
-    Some(format!("`{}`", clip(line.trim())))
+    let line = text.lines().find(|l| pick(l))?.trim();
+    let shown: String = line.chars().take(160).collect();
+    let more = if shown.len() < line.len() { "..." } else { "" };
+    Some(format!("`{shown}{more}`"))
 }
 
 /// If the server has ended, the failure that says so, with what it said.
@@ -236,11 +240,22 @@ fn server_ended(run: &Run, server: &mut Proc, after: &str, t: &Transport) -> Opt
     let exit = server
         .wait(Instant::now() + Duration::from_millis(50))
         .ok()?;
-    let said = stderr_line(run, server.pid, |l| {
+    let line = stderr_line(run, server.pid, |l| {
         l.starts_with("error") || l.contains("panicked")
-    })
-    .map(|l| format!(", saying {l}"))
-    .unwrap_or_default();
+    });
+    let seen: Vec<&str> = t
+        .gone
+        .iter()
+        .filter(|(word, _)| line.as_deref().is_some_and(|l| l.contains(word)))
+        .map(|(_, cause)| *cause)
+        .collect();
+    let causes = if seen.is_empty() {
+        let all: Vec<&str> = t.gone.iter().map(|(_, c)| *c).collect();
+        all.join(", or ")
+    } else {
+        seen.join(", and ")
+    };
+    let said = line.map(|l| format!(", saying {l}")).unwrap_or_default();
     Some(
         Failure::wrong(
             format!("the server to go on serving {after}"),
@@ -248,9 +263,8 @@ fn server_ended(run: &Run, server: &mut Proc, after: &str, t: &Transport) -> Opt
         )
         .because(format!(
             "a client went away before reading its reply (killed, or Ctrl-C), and the server \
-             stopped with it: {}. One client's failure must cost that client its reply, never \
-             the server",
-            t.gone
+             stopped with it: {causes}. One client's failure must cost that client its reply, \
+             never the server"
         ))
         .hint(
             "where the server sends a reply, report a failure on stderr and go on with the next \

@@ -10,8 +10,21 @@ use crate::peers::reversing::{self as rev, PATIENCE};
 
 /// FIFOs, in the words of the shared peers.
 static TRANSPORT: rev::Transport = rev::Transport {
-    gone: "its reply FIFO has no reader any more, so a non-blocking open for writing fails with \
-           ENXIO, or the FIFO was removed and the open fails with ENOENT",
+    gone: &[
+        (
+            "ENXIO",
+            "its reply FIFO has no reader any more, so a non-blocking open for writing fails \
+             with ENXIO",
+        ),
+        (
+            "ENOENT",
+            "its reply FIFO was removed, so the open fails with ENOENT",
+        ),
+        (
+            "EPIPE",
+            "the reader closed the FIFO, so the write fails with EPIPE",
+        ),
+    ],
     blocked: &[
         (
             "openat",
