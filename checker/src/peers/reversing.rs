@@ -55,7 +55,8 @@ pub trait Client {
 
 /// The words a lab gives for its transport.
 pub struct Transport {
-    /// What goes wrong when the server answers a client that is gone, as
+    /// What goes wrong when the server answers a client that is gone, or
+    /// reads a request that is not one (the lab's `gone` clients do both), as
     /// (a word its error message shows, the cause in words): "ENXIO",
     /// "the reply FIFO has no reader". Only the causes whose word the
     /// server printed are named; all of them if it printed none.
@@ -262,9 +263,9 @@ fn server_ended(run: &Run, server: &mut Proc, after: &str, t: &Transport) -> Opt
             format!("it ended ({exit}){said}"),
         )
         .because(format!(
-            "a client went away before reading its reply (killed, or Ctrl-C), and the server \
-             stopped with it: {causes}. One client's failure must cost that client its reply, \
-             never the server"
+            "clients went away before their replies (killed, or Ctrl-C) or sent a request that \
+             is not one, and the server stopped with them: {causes}. One client's failure must \
+             cost that client its reply, never the server"
         ))
         .hint(
             "where the server sends a reply, report a failure on stderr and go on with the next \

@@ -24,6 +24,11 @@ static TRANSPORT: rev::Transport = rev::Transport {
             "EPIPE",
             "the reader closed the FIFO, so the write fails with EPIPE",
         ),
+        (
+            "request",
+            "a request came without its client's pid (a client's bug: skip it, with a word on \
+             stderr)",
+        ),
     ],
     blocked: &[
         (
@@ -46,6 +51,8 @@ enum Vanish {
     Closes,
     /// Its FIFO is removed too: ENOENT.
     Removes,
+    /// Its request has no pid (a client's bug), then it goes like `Removes`.
+    Malformed,
 }
 
 /// A checker's client, as the shared peers drive it.
@@ -66,7 +73,12 @@ impl Peer {
 
 impl rev::Client for Peer {
     fn who(&self) -> String {
-        format!("the checker's client {}", self.c.id)
+        match self.gone {
+            Vanish::Malformed => {
+                format!("the checker's client {} (no pid in its request)", self.c.id)
+            }
+            _ => format!("the checker's client {}", self.c.id),
+        }
     }
 
     fn send(
@@ -75,7 +87,10 @@ impl rev::Client for Peer {
         split: Option<(usize, Duration)>,
         until: Instant,
     ) -> Result<(), String> {
-        let prefix = format!("{} ", self.c.id);
+        let prefix = match self.gone {
+            Vanish::Malformed => String::new(),
+            _ => format!("{} ", self.c.id),
+        };
         let line = format!("{prefix}{text}\n");
         let bytes = line.as_bytes();
         let result = match split {
@@ -107,7 +122,7 @@ impl rev::Client for Peer {
 
     fn vanish(&mut self) {
         let _ = self.c.inbox.deafen();
-        if let Vanish::Removes = self.gone {
+        if let Vanish::Removes | Vanish::Malformed = self.gone {
             let _ = std::fs::remove_file(&self.c.inbox.path);
         }
     }
@@ -147,12 +162,13 @@ pub(super) fn client_vanishes(run: &mut Run) -> Outcome {
     let mut server = start_server(run)?;
     let mut closes = Peer::new(run, Vanish::Closes)?;
     let mut removes = Peer::new(run, Vanish::Removes)?;
+    let mut malformed = Peer::new(run, Vanish::Malformed)?;
     let mut next = Peer::new(run, Vanish::Closes)?;
     rev::survives_vanishing(
         run,
         &TRANSPORT,
         &mut server,
-        &mut [&mut closes, &mut removes],
+        &mut [&mut closes, &mut malformed, &mut removes],
         &mut next,
     )?;
     // A client that keeps `requests` open, idle, while the server stops.

@@ -226,6 +226,11 @@ pub static LAB: Lab = Lab {
             says: "overwrote",
         },
         Fixture {
+            name: "dies-on-malformed-request",
+            caught_by: "client-vanishes",
+            says: "without its client's pid",
+        },
+        Fixture {
             name: "dies-on-gone-client",
             caught_by: "client-vanishes",
             says: "went away",

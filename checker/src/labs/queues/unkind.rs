@@ -18,6 +18,11 @@ static TRANSPORT: rev::Transport = rev::Transport {
             "its reply queue is full of replies nobody will read, so mq_send on a queue opened \
              with O_NONBLOCK fails with EAGAIN",
         ),
+        (
+            "request",
+            "a request came without its client's pid (a client's bug: skip it, with a word on \
+             stderr)",
+        ),
     ],
     blocked: &[(
         "mq_timedsend",
@@ -34,6 +39,8 @@ enum Vanish {
     /// It dies with its reply queue (capacity 1) full: EAGAIN, or a
     /// blocking send that never ends.
     LeavesFull,
+    /// Its request has no pid (a client's bug), then it goes like `Unlinks`.
+    Malformed,
 }
 
 /// A checker's client with its own reply queue, as the shared peers
@@ -94,7 +101,12 @@ impl Peer {
 
 impl rev::Client for Peer {
     fn who(&self) -> String {
-        format!("the checker's client {}", self.id)
+        match self.gone {
+            Vanish::Malformed => {
+                format!("the checker's client {} (no pid in its request)", self.id)
+            }
+            _ => format!("the checker's client {}", self.id),
+        }
     }
 
     fn send(
@@ -103,7 +115,10 @@ impl rev::Client for Peer {
         _split: Option<(usize, Duration)>,
         until: Instant,
     ) -> Result<(), String> {
-        let message = format!("{} {text}", self.id);
+        let message = match self.gone {
+            Vanish::Malformed => text.to_string(),
+            _ => format!("{} {text}", self.id),
+        };
         loop {
             match mq_send(self.requests.get(), message.as_bytes(), 0) {
                 Ok(()) => return Ok(()),
@@ -146,7 +161,7 @@ impl rev::Client for Peer {
 
     fn vanish(&mut self) {
         match self.gone {
-            Vanish::Unlinks => {
+            Vanish::Unlinks | Vanish::Malformed => {
                 let _ = mq_unlink(self.name.as_str());
             }
             Vanish::LeavesFull => {
@@ -193,12 +208,13 @@ pub(super) fn client_vanishes(run: &mut Run) -> Outcome {
     let mut server = start(run, &mut names)?;
     let mut removed = Peer::new(run, &mut names, Vanish::Unlinks, 2)?;
     let mut full = Peer::new(run, &mut names, Vanish::LeavesFull, 1)?;
+    let mut malformed = Peer::new(run, &mut names, Vanish::Malformed, 2)?;
     let mut next = Peer::new(run, &mut names, Vanish::Unlinks, 2)?;
     rev::survives_vanishing(
         run,
         &TRANSPORT,
         &mut server,
-        &mut [&mut removed, &mut full],
+        &mut [&mut removed, &mut malformed, &mut full],
         &mut next,
     )?;
     end_and_clean(run, &mut server, &next, &names)

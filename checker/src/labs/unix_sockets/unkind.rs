@@ -29,6 +29,8 @@ enum Mode {
     Half,
     /// Sends nothing at all.
     Silent,
+    /// Sends a line of every byte value (not UTF-8) instead.
+    Garbage,
 }
 
 /// One connection of the checker's, as the shared peers drive it.
@@ -70,6 +72,13 @@ impl rev::Client for Peer {
         let conn = self.conn()?;
         match (mode, split) {
             (Mode::Silent, _) => Ok(()),
+            (Mode::Garbage, _) => {
+                let mut rng = rand::SeedableRng::seed_from_u64(text.len() as u64);
+                let mut line = traffic::every_byte(&mut rng, 0);
+                line.retain(|&b| b != b'\n');
+                line.push(b'\n');
+                conn.write(&line, until)
+            }
             (Mode::Half, _) => conn.write(&bytes[..bytes.len() / 2], until),
             (Mode::Whole, None) => conn.write(&bytes, until),
             (Mode::Whole, Some((at, pause))) => {
@@ -138,12 +147,18 @@ pub(super) fn client_vanishes(run: &mut Run) -> Outcome {
     let mut before_reply = Peer::connect(run, 0, Mode::Whole)?;
     let mut mid_request = Peer::connect(run, 1, Mode::Half)?;
     let mut at_once = Peer::connect(run, 2, Mode::Silent)?;
+    let mut garbage = Peer::connect(run, 5, Mode::Garbage)?;
     let mut next = Peer::connect(run, 3, Mode::Whole)?;
     rev::survives_vanishing(
         run,
         &TRANSPORT,
         &mut server,
-        &mut [&mut before_reply, &mut mid_request, &mut at_once],
+        &mut [
+            &mut before_reply,
+            &mut mid_request,
+            &mut at_once,
+            &mut garbage,
+        ],
         &mut next,
     )?;
     drop(next);
