@@ -303,7 +303,14 @@ pub fn survives_vanishing(
     }
     run.resume(server.pid);
     result?;
-    let after = format!("after {} went away", sent.join(" and "));
+    let after = match sent.as_slice() {
+        [one] => format!("after {one} went away"),
+        many => format!(
+            "after {} clients went away ({})",
+            many.len(),
+            many.join("; ")
+        ),
+    };
     let text = word(&mut run.rng);
     match ask(run, next, &text, PATIENCE) {
         Ok(()) => Ok(()),
@@ -321,10 +328,12 @@ pub fn survives_vanishing(
             let mut f = f;
             f.expected = format!("{}, {after}", f.expected);
             Err(match cause {
-                Some((call, why)) => f.because(format!(
-                    "the server is blocked in {call}(): {why}. A client that is gone never \
-                     reads, so the server waits forever and serves nobody else"
-                )),
+                Some((call, why)) => f
+                    .because(format!(
+                        "the server is blocked in {call}(): {why}. A client that is gone never \
+                         reads, so the server waits forever and serves nobody else"
+                    ))
+                    .hint("never wait for a client that may be gone: open its reply end and send with O_NONBLOCK, and if that fails, skip that client with a word on stderr"),
                 None => f,
             })
         }
@@ -431,6 +440,8 @@ pub fn idle_asleep(run: &Run, pid: i32, who: &str, waiting_for: &str) -> Outcome
         })
 }
 
+const KEEP_THE_FILE: &str = "remove the old name only after checking (symlink_metadata) that it is a FIFO or socket, and that nobody uses it; otherwise stop with an error that names the path";
+
 /// Puts a regular file holding every byte value at `path` (the name the
 /// server's FIFO or socket should take), starts the server with `start`,
 /// and expects it to fail clearly, leaving the file as it was.
@@ -447,13 +458,15 @@ pub fn file_in_the_way(
     std::fs::write(path, &data).map_err(Failure::internal)?;
     let mut server = start(run)?;
     let intact = || std::fs::read(path).ok().as_deref() == Some(&data[..]);
-    let exit = run.exit_within(&mut server, PATIENCE).map_err(|f| {
+    let exit = run.exit_within(&mut server, PATIENCE).map_err(|mut f| {
+        f.expected = format!("the server to stop with an error: a regular file holds `{name}`");
         if intact() {
             f
         } else {
             f.because(format!(
                 "the file `{name}` is gone or changed: the server deleted a file that was not its own"
             ))
+            .hint(KEEP_THE_FILE)
         }
     })?;
     if !intact() {
@@ -465,7 +478,7 @@ pub fn file_in_the_way(
             "the server removed whatever was at `{name}` to make its own there: a file that is \
              not a FIFO or socket is somebody's data, not something a crashed run left"
         ))
-        .hint("remove the old name only after checking (symlink_metadata) that it is a FIFO or socket, and that nobody uses it; otherwise stop with an error that names the path"));
+        .hint(KEEP_THE_FILE));
     }
     let said = error_line(run, server.pid);
     match (exit, said) {

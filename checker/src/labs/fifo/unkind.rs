@@ -239,6 +239,8 @@ pub(super) fn waiting_sleeps(run: &mut Run) -> Outcome {
     }
 }
 
+const NOT_STALE: &str = "before removing an existing FIFO, open it for writing with O_NONBLOCK: if that succeeds, a live server reads it; stop with an error instead";
+
 pub(super) fn name_taken(run: &mut Run) -> Outcome {
     // A regular file with data, where `requests` is to be made.
     let path = run.sandbox.tmp.join("requests");
@@ -254,7 +256,9 @@ pub(super) fn name_taken(run: &mut Run) -> Outcome {
             .map(|m| m.ino() == inode && m.file_type().is_fifo())
             .unwrap_or(false)
     };
-    let exit = run.exit_within(&mut second, PATIENCE).map_err(|f| {
+    let exit = run.exit_within(&mut second, PATIENCE).map_err(|mut f| {
+        f.expected =
+            "the second server to stop with an error: a live server reads `requests`".into();
         if still_mine() {
             f
         } else {
@@ -263,6 +267,7 @@ pub(super) fn name_taken(run: &mut Run) -> Outcome {
                  it) and made its own: the first server's clients now talk to nobody, and it \
                  never knows",
             )
+            .hint(NOT_STALE)
         }
     })?;
     if !still_mine() {
@@ -274,7 +279,7 @@ pub(super) fn name_taken(run: &mut Run) -> Outcome {
             "the second server removed the FIFO of a live server: a FIFO is stale only if \
              nobody reads it",
         )
-        .hint("before removing an existing FIFO, open it for writing with O_NONBLOCK: if that succeeds, a live server reads it; stop with an error instead"));
+        .hint(NOT_STALE));
     }
     let said = rev::error_line(run, second.pid);
     if !matches!(exit, Exit::Code(c) if c != 0) || said.is_none() {

@@ -191,8 +191,8 @@ pub static LAB: Lab = Lab {
             name: "long-requests",
             points: 1,
             limit: Duration::from_secs(15),
-            does: "sends requests past a read buffer, past a page and PIPE_BUF, and of several pages, each in random pieces with pauses; then one in two writes, then ten back to back",
-            expects: "every reply whole and in order",
+            does: "sends requests past a read buffer, past a page and PIPE_BUF, and of several pages, each in random pieces with pauses; then one in two writes, then ten back to back; then, on a new connection, a line one byte past MAX_MESSAGE that never ends",
+            expects: "every reply whole and in order, and the endless line's connection closed by the server, which goes on serving",
             hints: &[
                 "A request may be up to MAX_MESSAGE bytes (64 KiB): many reads' worth. Read up to the newline, however many reads it takes.",
                 "Keep one BufReader for the whole connection, so that what one read brings past a newline is the start of the next request.",
@@ -261,6 +261,11 @@ pub static LAB: Lab = Lab {
             name: "removes-any-file",
             caught_by: "file-not-ours",
             says: "not its own",
+        },
+        Fixture {
+            name: "no-length-limit",
+            caught_by: "long-requests",
+            says: "with no limit",
         },
         Fixture {
             name: "page-sized-limit",

@@ -293,5 +293,47 @@ pub(super) fn long_requests(run: &mut Run) -> Outcome {
         .collect();
     rev::back_to_back(run, server.pid, &mut client, &texts)?;
     drop(client);
+    endless_line(run)?;
+    ask_once(run)?;
     stop_server(run, &mut server)
+}
+
+/// The longest request the lab allows (`MAX_MESSAGE`), newline excluded.
+const MAX_MESSAGE: usize = 64 * 1024;
+
+/// A line one byte longer than MAX_MESSAGE, with no end: the server must
+/// give up on it (and close that connection), not keep reading forever.
+fn endless_line(run: &mut Run) -> Outcome {
+    let mut conn = Conn::connect(run, SOCKET)?;
+    let text = rev::text(&mut run.rng, MAX_MESSAGE + 1);
+    for piece in traffic::split(&mut run.rng, text.as_bytes(), 16 * 1024) {
+        if conn.write(&piece, run.until(PATIENCE)).is_err() {
+            // Closed already: the server gave up on the line.
+            return Ok(());
+        }
+        run.activity.touch();
+    }
+    match conn.line(run.until(PATIENCE)) {
+        Got::Closed | Got::Failed(_) => Ok(()),
+        Got::Line(line) => Err(Failure::wrong(
+            "the server to close a connection whose line passes MAX_MESSAGE (64 KiB) bytes",
+            format!("it answered `{}`", rev::clip(&line)),
+        )),
+        Got::TimedOut => {
+            let mut f = run.timed_out(
+                "the server to close a connection whose line passes MAX_MESSAGE (64 KiB) bytes",
+            );
+            f.happened = format!(
+                "it kept the connection open, {} s after {} bytes without a newline",
+                PATIENCE.as_secs(),
+                MAX_MESSAGE + 1
+            );
+            Err(f
+                .because(
+                    "the server reads a line with no limit: a client that never sends a \
+                     newline makes it keep everything in memory, as long as it likes",
+                )
+                .hint("read a request through `.take(MAX_MESSAGE as u64 + 1)`, and give up on that client when the limit cuts the line"))
+        }
+    }
 }
