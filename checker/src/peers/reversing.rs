@@ -140,6 +140,20 @@ pub fn check_reply(text: &str, reply: &str, who: &str) -> Outcome {
             .hint("reverse the characters (`text.chars().rev().collect()`), not the bytes")
     } else if reply == text {
         failure.because("the text came back unchanged: the server must reverse it")
+    } else if reply.ends_with(&format!(" {wanted}"))
+        || reply.starts_with(&wanted) && reply.len() > wanted.len()
+    {
+        failure.because(
+            "the reply holds more than the reversed text: reverse only the request's text (after \
+             the pid and its space, where the protocol has one)",
+        )
+    } else if reply.contains(' ')
+        && text.contains(' ')
+        && reply.replace(' ', "") == wanted.replace(' ', "")
+    {
+        failure.because(
+            "the spaces moved: split the request at its first space only, and keep the text whole",
+        )
     } else if !reply.is_empty() && wanted.ends_with(reply) {
         failure.because(format!(
             "the reply is the reverse of the request's last {} bytes only: the server answered \

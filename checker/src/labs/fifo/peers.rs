@@ -372,35 +372,9 @@ pub(super) fn fake_ids(rng: &mut StdRng, n: usize) -> Vec<u32> {
 
 /// Explains a wrong reply to `text`.
 pub(super) fn wrong_reply(text: &str, reply: &str, who: &str) -> Failure {
-    let wanted = reverse(text);
-    let failure = Failure::wrong(
-        format!(
-            "{who} to get `{}`, the reverse of `{}`",
-            clip(&wanted),
-            clip(text)
-        ),
-        format!("it got `{}`", clip(reply)),
-    );
-    let bytes: Vec<u8> = text.bytes().rev().collect();
-    if reply == String::from_utf8_lossy(&bytes) {
-        failure.because(
-            "the text was reversed byte by byte, which tears apart letters like `ñ` that take two bytes in UTF-8: reverse the characters (`chars().rev()`) instead of the bytes",
-        )
-    } else if reply == text {
-        failure.because("the text came back unchanged: the server must reverse it")
-    } else if reply.ends_with(&format!(" {wanted}"))
-        || reply.starts_with(&wanted) && reply.len() > wanted.len()
-    {
-        failure.because("the reply holds more than the reversed text: a request is `PID TEXT`; reverse only TEXT, after the first space")
-    } else if reply.contains(' ')
-        && text.contains(' ')
-        && reply.replace(' ', "") == wanted.replace(' ', "")
-    {
-        failure.because(
-            "the spaces moved: split the request at its first space only, and keep the text whole",
-        )
-    } else {
-        failure
+    match crate::peers::reversing::check_reply(text, reply, who) {
+        Err(f) => f,
+        Ok(()) => Failure::internal(format!("`{reply}` is the reverse of `{text}` after all")),
     }
 }
 
