@@ -414,6 +414,33 @@ pub fn back_to_back(
     Ok(())
 }
 
+/// Polls `probe` every 20 ms until it gives `Some`, `within` passes, or
+/// every process has been stuck for a second (then nothing can change).
+pub fn poll_unless_stuck<T>(
+    run: &Run,
+    within: Duration,
+    mut probe: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    let until = run.until(within);
+    let mut watch = stuck::Watch::new(crate::sandbox::checker_pid(), run.activity.clone());
+    let mut looked = Instant::now();
+    loop {
+        if let Some(v) = probe() {
+            return Some(v);
+        }
+        if Instant::now() >= until {
+            return None;
+        }
+        if looked.elapsed() >= Duration::from_millis(100) {
+            looked = Instant::now();
+            if watch.stuck().is_some() {
+                return None;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Waits (at most [`PATIENCE`]) until every thread of `pid` sleeps and
 /// it reads and writes nothing for 100 ms: it has done all it could.
 pub fn settle(run: &Run, pid: i32) {
