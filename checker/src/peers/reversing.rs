@@ -498,7 +498,12 @@ pub fn file_in_the_way(
     let data = crate::traffic::every_byte(&mut run.rng, 100);
     std::fs::write(path, &data).map_err(Failure::internal)?;
     let mut server = start(run)?;
-    let intact = || std::fs::read(path).ok().as_deref() == Some(&data[..]);
+    // Never open what is there now unless it is a regular file: a FIFO
+    // the server made in its place would block the read.
+    let intact = || {
+        std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file())
+            && std::fs::read(path).ok().as_deref() == Some(&data[..])
+    };
     let exit = run.exit_within(&mut server, PATIENCE).map_err(|mut f| {
         f.expected = format!("the server to stop with an error: a regular file holds `{name}`");
         if intact() {
