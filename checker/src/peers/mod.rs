@@ -4,5 +4,6 @@
 pub mod calls;
 pub mod gate;
 pub mod pipe_peer;
+pub mod reversing;
 pub mod waiting;
 pub mod wakeups;

@@ -102,7 +102,8 @@ pub fn receive(from: &mut impl BufRead) -> Result<Option<String>> {
         return Ok(None);
     }
     let Some(b'\n') = line.pop() else {
-        if line.len() > MAX_MESSAGE {
+        // The limit cut the line (the byte just popped was not its end).
+        if n > MAX_MESSAGE {
             bail!("a message longer than {MAX_MESSAGE} bytes");
         }
         bail!("the other side hung up in the middle of a message");
