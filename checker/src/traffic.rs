@@ -98,16 +98,6 @@ impl Pieces {
         }
     }
 
-    /// `bytes` in exactly two writes, cut at `at`, `pause` apart: a message
-    /// whose halves arrive separately.
-    pub fn halves(bytes: &[u8], at: usize, pause: Duration) -> Pieces {
-        let at = at.min(bytes.len());
-        Pieces {
-            pieces: vec![bytes[..at].to_vec(), bytes[at..].to_vec()],
-            pause,
-        }
-    }
-
     /// Writes every piece to `to`, pausing between pieces; bumps
     /// `activity` at each write. Stops quietly if the reader goes away.
     pub fn write_to(self, to: &mut impl Write, activity: &Activity) -> std::io::Result<()> {
