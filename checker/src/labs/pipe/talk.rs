@@ -136,7 +136,7 @@ pub(super) fn request_response(run: &mut Run) -> Outcome {
         )
         .because(
             "one pipe is used both ways. A pipe carries bytes one way, and whoever reads first gets them: \
-             the client may read back its own request (the seeds' `sleep(2)` hack only makes that less likely). Use two pipes",
+             the client may read back its own request (the `sleep(2)` of the tutorials this course grew from only makes that less likely). Use two pipes",
         ));
     }
     if server_ends.len() != 2 || client_ends.len() != 2 || s_read.len() != 1 || s_write.len() != 1 {

@@ -8,7 +8,7 @@ use crate::scenario::{Failure, Outcome, Run, field_num, quote_lines};
 
 pub fn each_worker_owns_a_slot(run: &mut Run) -> Outcome {
     let n: usize = run.rng.random_range(3..=5);
-    // Random grades from 1 to 7, as in the seed, with averages that differ,
+    // Random grades from 1 to 7, as in the tutorials this course grew from, with averages that differ,
     // so that a value in the wrong slot tells whose it is.
     let (courses, wanted) = loop {
         let courses: Vec<Vec<u32>> = (0..n)
