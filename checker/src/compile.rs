@@ -50,6 +50,8 @@ fn build_profile(staged: &Staged, color: bool, release: bool) -> Result<Built> {
     let _lock = Flock::lock(lock_file, FlockArg::LockExclusive)
         .map_err(|(_, e)| e)
         .with_context(|| format!("locking {}", lock_path.display()))?;
+    crate::targets::seed(&staged.target_dir);
+    crate::targets::claim(staged, &staged.target_dir)?;
     match cargo_build(staged, color, release)? {
         Built::Ok(bins) => Ok(Built::Ok(copy_out(staged, bins, release)?)),
         failed => Ok(failed),

@@ -18,6 +18,7 @@ mod sandbox;
 mod scenario;
 mod stage;
 mod stuck;
+mod targets;
 mod traffic;
 mod usage;
 
