@@ -143,8 +143,14 @@ def remove_cold():
         shutil.rmtree(d, ignore_errors=True)
 
 
-def new_trees(before):
-    return [d for d in LAB_TARGET.glob("tree-*") if d.name not in before]
+def remove_staged(trees):
+    """Removes what the checker staged for `trees` (target/lab/tree-KEY,
+    KEY as stage.rs computes it), and nothing of another run's."""
+    for tree in trees:
+        key = 0xCBF29CE484222325
+        for b in str(Path(tree).resolve()).encode():
+            key = ((key ^ b) * 0x100000001B3) % 2**64
+        shutil.rmtree(LAB_TARGET / f"tree-{key:016x}", ignore_errors=True)
 
 
 def grade(args, lab):
@@ -158,7 +164,6 @@ def grade(args, lab):
         base = int(time.time()) % 100000 * 100
         for i in range(args.submissions):
             make_submission(subs / f"student{i:03}", base + i)
-        before = {d.name for d in LAB_TARGET.glob("tree-*")}
         # Not under /tmp: bubblewrap gives each checker a /tmp of its own.
         timings = LAB_TARGET / f"bench-timings-{os.getpid()}.jsonl"
         cmd = [lab, "grade", subs, "--jobs", str(args.jobs), "--out", tmp / "out"]
@@ -182,8 +187,7 @@ def grade(args, lab):
         scores = {(s["total"], s["max_score"], s["error"]) for s in summary["students"]}
         full = all(t == m and e is None for t, m, e in scores)
         print(f"  verdicts: {'every submission has full marks' if full else 'NOT all full marks: ' + str(scores)}")
-        for d in new_trees(before):
-            shutil.rmtree(d, ignore_errors=True)
+        remove_staged(subs.iterdir())
         timings.unlink(missing_ok=True)
         if not full:
             kept = LAB_TARGET / f"bench-reports-{os.getpid()}"
@@ -198,7 +202,6 @@ def check(args, lab):
         tmp = Path(tmp)
         tree = tmp / "tree"
         make_submission(tree, int(time.time()))
-        before = {d.name for d in LAB_TARGET.glob("tree-*")}
         timings = tmp / "timings.jsonl"
         cmd = [lab, "check", "--all", "--tree", tree]
         for title in ("first check of a new tree", "again after one changed file"):
@@ -206,16 +209,15 @@ def check(args, lab):
             if timings.exists():
                 timings.unlink()
             wall, user, sys_, done = measured(
-                cmd, env={"LAB_TIMINGS": str(timings)}, stdout=subprocess.DEVNULL
+                cmd, env={"LAB_TIMINGS": str(timings)}, stdout=subprocess.PIPE, text=True
             )
             report(f"check --all --tree: {title}", wall, user, sys_, load)
             print_split(timings)
             if done.returncode != 0:
-                sys.exit(f"check failed ({done.returncode})")
+                sys.exit(f"check failed ({done.returncode}):\n{done.stdout}")
             with open(tree / "labs" / "03-fifo" / "src" / "lib.rs", "a") as f:
                 f.write("// changed\n")
-        for d in new_trees(before):
-            shutil.rmtree(d, ignore_errors=True)
+        remove_staged([tree])
 
 
 def verify(args, lab):

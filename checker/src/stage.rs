@@ -95,6 +95,10 @@ pub struct Staged {
     /// The lab's crate, relative to `root`: `labs/01-fork`.
     pub member: PathBuf,
     pub target_dir: PathBuf,
+    /// Whether cargo keeps incremental data: for the course's own trees,
+    /// edited and checked again and again, not for a checkout (`--tree`),
+    /// mostly checked once, whose first build it makes twice as costly.
+    pub incremental: bool,
 }
 
 /// Copies `lab` from `tree` into its staging workspace. `patch`, for
@@ -172,6 +176,7 @@ pub fn stage(tree: &Tree, lab: &Lab, patch: Option<&Path>) -> Result<Staged> {
         root,
         member: PathBuf::from(member),
         target_dir,
+        incremental: !tree.key.starts_with("tree-"),
     })
 }
 

@@ -1,77 +1,71 @@
 //! Target directories: the dependencies compiled once for all of them, and
 //! one directory shared safely by several staged trees.
 //!
-//! Every tree checked (`--tree DIR`) and every grading slot has a target
-//! directory of its own, and the labs' dependencies (anyhow, libc, nix, in
-//! the features of each lab) take most of a first build. They are compiled
-//! once, into `target/lab/deps-KEY/`, and a target directory that has never
-//! built anything starts as a copy of that set. KEY hashes everything that
-//! decides what cargo builds for them (the course's manifest and lock file,
-//! each lab's `[dependencies]`, the compiler's version), so a change to any
-//! of them prebuilds a new set; cargo's own fingerprints still decide, in
-//! every copy, what is fresh.
+//! Every tree checked (`--tree DIR`), every kind of staging (`labs`,
+//! `solutions`, fixtures) and every grading slot has a target directory of
+//! its own, and a lab's dependencies (anyhow, libc, nix with the lab's
+//! features) took most of its first build in each. They are compiled once,
+//! lab by lab as labs are first built, into `target/lab/deps-KEY/`, and
+//! copied from there into a target directory before it first builds the
+//! lab. KEY hashes what decides how cargo builds them (the course's
+//! manifest and lock file, the compiler's version), and a lab's set is
+//! named by its `[dependencies]` as well, so a change to any of them
+//! builds a new set; cargo's own fingerprints still decide, in every
+//! target directory, what is fresh.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
 use anyhow::{Context, Result, bail};
 use nix::fcntl::{Flock, FlockArg};
 
-use crate::labs;
 use crate::stage::{self, Staged, course_root};
 
-/// Fills `target_dir`, if it has never built anything, with the prebuilt
-/// dependencies. Called with the target directory locked. Not having them
-/// is no error: cargo then compiles them, as it always did.
-pub fn seed(target_dir: &Path) {
-    let debug = target_dir.join("debug");
-    if debug.exists() {
-        return;
-    }
-    let copied = prebuilt().and_then(|set| {
-        // Copied aside, then renamed: an interrupted copy leaves no
-        // half-filled `debug/`.
-        let aside = target_dir.join(".debug.seeding");
-        let _ = fs::remove_dir_all(&aside);
-        copy_tree(&set, &aside)?;
-        fs::rename(&aside, &debug).with_context(|| format!("renaming to {}", debug.display()))
+/// Copies `lab`'s prebuilt dependencies into `target_dir` unless it has
+/// had them already. Called with the target directory locked. Not having
+/// them is no error: cargo then compiles them, as it always did.
+pub fn seed(target_dir: &Path, lab: &str) {
+    let seeded = prebuilt(lab).and_then(|(set, name)| {
+        let mark = target_dir.join(".lab-seeded").join(&name);
+        if mark.exists() {
+            return Ok(());
+        }
+        copy_missing(&set, &target_dir.join("debug"))?;
+        fs::create_dir_all(mark.parent().expect("a parent"))?;
+        fs::write(&mark, "").with_context(|| format!("writing {}", mark.display()))
     });
-    if let Err(e) = copied {
+    if let Err(e) = seeded {
         eprintln!(
-            "warning: the labs' dependencies could not be prebuilt ({e:#}); \
+            "warning: the dependencies of lab {lab} could not be prebuilt ({e:#}); \
              {} compiles its own",
             target_dir.display()
         );
     }
 }
 
-/// `target/lab/deps-KEY/target/debug`, built first if it is not there.
-fn prebuilt() -> Result<PathBuf> {
+/// The prebuilt set (`target/lab/deps-KEY/target/debug`), with `lab`'s
+/// dependencies built into it first if they are not, and the name of the
+/// lab's part of it.
+fn prebuilt(lab: &str) -> Result<(PathBuf, String)> {
     let course = course_root();
-    let mut keyed = stage::workspace_manifest(&course, "deps")?.into_bytes();
-    keyed.extend(fs::read(course.join("Cargo.lock")).unwrap_or_default());
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let version = Command::new(&rustc)
-        .arg("-vV")
-        .output()
-        .context("running rustc -vV")?;
-    keyed.extend(version.stdout);
-    let mut manifests = Vec::new();
-    for lab in labs::ALL {
-        let path = course.join("labs").join(lab.dir()).join("Cargo.toml");
-        let text =
-            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        let deps = stage::sections(&text, "[dependencies]").concat();
-        keyed.extend(deps.as_bytes());
-        manifests.push((lab.dir(), deps));
-    }
+    let manifest = stage::workspace_manifest(&course, "deps")?;
+    let lock = fs::read(course.join("Cargo.lock")).unwrap_or_default();
+    let mut keyed = manifest.clone().into_bytes();
+    keyed.extend(&lock);
+    keyed.extend(compiler_version()?.as_bytes());
+    let path = course.join("labs").join(lab).join("Cargo.toml");
+    let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let deps = stage::sections(&text, "[dependencies]").concat();
+
     let lab_dir = course.join("target").join("lab");
     let dir = lab_dir.join(format!("deps-{:016x}", stage::fnv1a(&keyed)));
     let set = dir.join("target").join("debug");
-    let built = dir.join("built");
+    let name = format!("{lab}-{:016x}", stage::fnv1a(deps.as_bytes()));
+    let built = dir.join(format!("{name}.built"));
     if built.exists() {
-        return Ok(set);
+        return Ok((set, name));
     }
     fs::create_dir_all(&lab_dir).with_context(|| format!("creating {}", lab_dir.display()))?;
     let lock_path = lab_dir.join("deps.lock");
@@ -85,73 +79,94 @@ fn prebuilt() -> Result<PathBuf> {
         .map_err(|(_, e)| e)
         .with_context(|| format!("locking {}", lock_path.display()))?;
     if built.exists() {
-        // Another checker built it while this one waited.
-        return Ok(set);
+        // Another checker built them while this one waited.
+        return Ok((set, name));
     }
-    // One workspace per lab, as the labs are staged: cargo unifies the
-    // features of a workspace's members, and each lab's nix must be built
-    // with the lab's own features. The package is an empty library that
-    // depends on what the lab depends on.
-    for (name, deps) in manifests {
-        let root = dir.join(&name);
-        fs::create_dir_all(root.join("deps"))
-            .with_context(|| format!("creating {}", root.display()))?;
-        fs::write(
-            root.join("Cargo.toml"),
-            stage::workspace_manifest(&course, "deps")?,
-        )?;
-        if let Ok(lock) = fs::read(course.join("Cargo.lock")) {
-            fs::write(root.join("Cargo.lock"), lock)?;
-        }
-        fs::write(
-            root.join("deps/Cargo.toml"),
-            format!(
-                "[package]\nname = \"lab-deps\"\nversion = \"0.0.0\"\nedition.workspace = true\npublish = false\n\n[lib]\npath = \"lib.rs\"\n\n{deps}"
-            ),
-        )?;
-        fs::write(root.join("deps/lib.rs"), "")?;
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let out = Command::new(cargo)
-            .args(["build", "--quiet", "--lib", "--manifest-path"])
-            .arg(root.join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(dir.join("target"))
-            .current_dir(&root)
-            // As in compile.rs: nothing of an outer cargo leaks in.
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("CARGO_BUILD_TARGET_DIR")
-            .env_remove("RUSTC_WRAPPER")
-            .stdin(Stdio::null())
-            .output()
-            .context("running cargo build")?;
-        if !out.status.success() {
-            bail!(
-                "building the dependencies of lab {name}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
+    // A workspace of its own, as the lab is staged: cargo unifies the
+    // features of a workspace's members, and nix must be built with the
+    // lab's own. Its package is an empty library that depends on what the
+    // lab depends on.
+    let root = dir.join(lab);
+    fs::create_dir_all(root.join("deps"))
+        .with_context(|| format!("creating {}", root.display()))?;
+    fs::write(root.join("Cargo.toml"), &manifest)?;
+    fs::write(root.join("Cargo.lock"), &lock)?;
+    fs::write(
+        root.join("deps/Cargo.toml"),
+        format!(
+            "[package]\nname = \"lab-deps\"\nversion = \"0.0.0\"\nedition.workspace = true\npublish = false\n\n[lib]\npath = \"lib.rs\"\n\n{deps}"
+        ),
+    )?;
+    fs::write(root.join("deps/lib.rs"), "")?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["build", "--quiet", "--lib", "--manifest-path"])
+        .arg(root.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(dir.join("target"))
+        .current_dir(&root)
+        // As in compile.rs: nothing of an outer cargo leaks in.
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET_DIR")
+        .env_remove("RUSTC_WRAPPER")
+        .stdin(Stdio::null())
+        .output()
+        .context("running cargo build")?;
+    if !out.status.success() {
+        bail!(
+            "cargo build of {}: {}",
+            root.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
-    fs::write(&built, "")?;
-    Ok(set)
+    fs::write(&built, "").with_context(|| format!("writing {}", built.display()))?;
+    Ok((set, name))
 }
 
-/// `cp -a`: cargo judges freshness by modification times, which a copy
-/// must keep. (`--reflink=auto` shares the blocks where the file system
-/// can.)
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    let status = Command::new("cp")
-        .args(["-a", "--reflink=auto"])
-        .arg(from)
-        .arg(to)
+/// `rustc -vV`, once per checker.
+fn compiler_version() -> Result<String> {
+    static VERSION: OnceLock<String> = OnceLock::new();
+    if let Some(v) = VERSION.get() {
+        return Ok(v.clone());
+    }
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let out = Command::new(&rustc)
+        .arg("-vV")
         .stdin(Stdio::null())
-        .status()
-        .context("running cp")?;
-    if !status.success() {
-        bail!(
-            "cp -a {} {} failed ({status})",
-            from.display(),
-            to.display()
-        );
+        .output()
+        .context("running rustc -vV")?;
+    if !out.status.success() {
+        bail!("rustc -vV failed ({})", out.status);
+    }
+    Ok(VERSION
+        .get_or_init(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        .clone())
+}
+
+/// Copies every file under `from` that `to` lacks, keeping its
+/// modification time (cargo judges freshness by them). Each file is
+/// written aside and renamed into place, so an interrupted copy leaves
+/// whole files only; a unit whose files are not all there is one cargo
+/// builds again. Files `to` has already are left alone.
+fn copy_missing(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    for e in fs::read_dir(from).with_context(|| format!("listing {}", from.display()))? {
+        let e = e?;
+        let (src, dest) = (e.path(), to.join(e.file_name()));
+        let ty = e.file_type()?;
+        if ty.is_dir() {
+            copy_missing(&src, &dest)?;
+        } else if ty.is_file() && fs::symlink_metadata(&dest).is_err() {
+            let aside = to.join(format!(".{}.seeding", e.file_name().to_string_lossy()));
+            fs::copy(&src, &aside).with_context(|| format!("copying {}", src.display()))?;
+            let mtime = e.metadata()?.modified()?;
+            fs::File::options()
+                .write(true)
+                .open(&aside)
+                .and_then(|f| f.set_modified(mtime))
+                .with_context(|| format!("setting the time of {}", aside.display()))?;
+            fs::rename(&aside, &dest).with_context(|| format!("renaming to {}", dest.display()))?;
+        }
     }
     Ok(())
 }
