@@ -101,14 +101,16 @@ def report(title, wall, user, sys_, load_before):
 def split(timings):
     """Sums the per-lab lines the checkers wrote (LAB_TIMINGS)."""
     total = {p: {"wall": 0.0, "user": 0.0, "sys": 0.0} for p in ("build", "scenarios")}
+    total["checker"] = 0.0
     per_lab = {}
     if not timings.exists():
         return total, per_lab
     for line in timings.read_text().splitlines():
         t = json.loads(line)
-        for phase in total:
+        for phase in ("build", "scenarios"):
             for k in ("wall", "user", "sys"):
                 total[phase][k] += t[phase][k]
+        total["checker"] += t.get("scenarios_checker", 0.0)
         lab = per_lab.setdefault(t["lab"], {"n": 0, "build": 0.0, "run": 0.0, "run_cpu": 0.0})
         lab["n"] += 1
         lab["build"] += t["build"]["user"] + t["build"]["sys"]
@@ -128,7 +130,8 @@ def print_split(timings):
     print(
         f"  scenarios: {s['wall']:.1f} s wall summed over labs, "
         f"{cpu:.1f} s CPU ({s['user']:.1f} user + {s['sys']:.1f} sys), "
-        f"{s['wall'] - cpu:.1f} s waiting"
+        f"{s['wall'] - cpu:.1f} s waiting; of the CPU, the checker's own "
+        f"(monitor, readers, scenario code): {total['checker']:.1f} s"
     )
     print("  per lab, mean per check: build CPU / scenarios wall / scenarios CPU (s)")
     for lab, t in sorted(per_lab.items()):

@@ -137,6 +137,8 @@ mod timing {
             "lab": lab.dir(),
             "build": span(began, compiled),
             "scenarios": span(compiled, ended),
+            // Of which the checker itself (its monitor, readers, scenarios).
+            "scenarios_checker": ended.own.0 - compiled.own.0 + ended.own.1 - compiled.own.1,
         });
         // One write per line, in append mode: lines from checkers running
         // at the same time do not mix.
