@@ -208,3 +208,91 @@ fn touch_all(dir: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("lab-targets-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn mtime(path: &Path) -> SystemTime {
+        fs::metadata(path).unwrap().modified().unwrap()
+    }
+
+    fn set_mtime(path: &Path, t: SystemTime) {
+        fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    }
+
+    #[test]
+    fn another_tree_is_touched_the_same_tree_is_not() {
+        let dir = scratch("claim");
+        let long_ago = SystemTime::now() - Duration::from_secs(3600);
+        let staged = |tree: &str| {
+            let root = dir.join(tree);
+            let file = root.join("labs/01-fork/src/lib.rs");
+            fs::create_dir_all(file.parent().unwrap()).unwrap();
+            fs::write(&file, "").unwrap();
+            set_mtime(&file, long_ago);
+            let staged = Staged {
+                root,
+                member: PathBuf::from("labs/01-fork"),
+                target_dir: dir.join("target"),
+                incremental: false,
+            };
+            (staged, file)
+        };
+        let (a, a_file) = staged("a");
+        let (b, b_file) = staged("b");
+        claim(&a, &a.target_dir).unwrap();
+        assert!(mtime(&a_file) > long_ago, "first build here: touched");
+        set_mtime(&a_file, long_ago);
+        claim(&a, &a.target_dir).unwrap();
+        assert_eq!(mtime(&a_file), long_ago, "built from a last: left alone");
+        claim(&b, &b.target_dir).unwrap();
+        assert!(mtime(&b_file) > long_ago, "b after a: touched");
+        claim(&a, &a.target_dir).unwrap();
+        assert!(mtime(&a_file) > long_ago, "a after b: touched");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn copies_what_is_missing_with_its_time_and_nothing_else() {
+        let dir = scratch("copy");
+        let (from, to) = (dir.join("from"), dir.join("to"));
+        fs::create_dir_all(from.join("deps")).unwrap();
+        fs::create_dir_all(to.join("deps")).unwrap();
+        let long_ago = SystemTime::now() - Duration::from_secs(3600);
+        for name in ["deps/libnix.rlib", "deps/libfork.rlib"] {
+            fs::write(from.join(name), "prebuilt").unwrap();
+            set_mtime(&from.join(name), long_ago);
+        }
+        fs::write(to.join("deps/libfork.rlib"), "its own").unwrap();
+        copy_missing(&from, &to).unwrap();
+        assert_eq!(
+            fs::read_to_string(to.join("deps/libnix.rlib")).unwrap(),
+            "prebuilt"
+        );
+        assert_eq!(mtime(&to.join("deps/libnix.rlib")), long_ago);
+        assert_eq!(
+            fs::read_to_string(to.join("deps/libfork.rlib")).unwrap(),
+            "its own"
+        );
+        assert_eq!(
+            fs::read_dir(to.join("deps")).unwrap().count(),
+            2,
+            "no file left aside"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
