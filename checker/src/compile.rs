@@ -50,6 +50,9 @@ fn build_profile(staged: &Staged, color: bool, release: bool) -> Result<Built> {
     let _lock = Flock::lock(lock_file, FlockArg::LockExclusive)
         .map_err(|(_, e)| e)
         .with_context(|| format!("locking {}", lock_path.display()))?;
+    let lab = staged.member.file_name().unwrap_or_default();
+    crate::targets::seed(&staged.target_dir, &lab.to_string_lossy());
+    crate::targets::claim(staged, &staged.target_dir)?;
     match cargo_build(staged, color, release)? {
         Built::Ok(bins) => Ok(Built::Ok(copy_out(staged, bins, release)?)),
         failed => Ok(failed),
@@ -105,6 +108,7 @@ fn cargo_build(staged: &Staged, color: bool, release: bool) -> Result<Built> {
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET_DIR")
         .env_remove("RUSTC_WRAPPER")
+        .envs((!staged.incremental).then_some(("CARGO_INCREMENTAL", "0")))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -20,6 +20,7 @@ mod scenario;
 mod stage;
 mod stuck;
 mod suggest;
+mod targets;
 mod traffic;
 mod usage;
 

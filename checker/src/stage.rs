@@ -82,7 +82,7 @@ impl Tree {
     }
 }
 
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf29ce484222325, |h, &b| {
         (h ^ b as u64).wrapping_mul(0x100000001b3)
     })
@@ -92,7 +92,13 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 pub struct Staged {
     /// The staging workspace's root (holds Cargo.toml and Cargo.lock).
     pub root: PathBuf,
+    /// The lab's crate, relative to `root`: `labs/01-fork`.
+    pub member: PathBuf,
     pub target_dir: PathBuf,
+    /// Whether cargo keeps incremental data: for the course's own trees,
+    /// edited and checked again and again, not for a checkout (`--tree`),
+    /// mostly checked once, whose first build it makes twice as costly.
+    pub incremental: bool,
 }
 
 /// Copies `lab` from `tree` into its staging workspace. `patch`, for
@@ -166,13 +172,18 @@ pub fn stage(tree: &Tree, lab: &Lab, patch: Option<&Path>) -> Result<Staged> {
     let target_dir = std::env::var_os("LAB_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| tree_dir.join("target"));
-    Ok(Staged { root, target_dir })
+    Ok(Staged {
+        root,
+        member: PathBuf::from(member),
+        target_dir,
+        incremental: !tree.key.starts_with("tree-"),
+    })
 }
 
 /// The staging workspace's manifest: one member, the course's
 /// `[workspace.package]` and `[workspace.dependencies]`, and a profile of
 /// its own.
-fn workspace_manifest(course: &Path, member: &str) -> Result<String> {
+pub fn workspace_manifest(course: &Path, member: &str) -> Result<String> {
     let text =
         fs::read_to_string(course.join("Cargo.toml")).context("reading the course's Cargo.toml")?;
     let mut out = format!(
@@ -192,7 +203,7 @@ fn workspace_manifest(course: &Path, member: &str) -> Result<String> {
 }
 
 /// The blocks of a TOML file whose header starts with `header`.
-fn sections<'a>(text: &'a str, header: &str) -> Vec<&'a str> {
+pub fn sections<'a>(text: &'a str, header: &str) -> Vec<&'a str> {
     let mut blocks = Vec::new();
     let mut start = None;
     let mut offset = 0;

@@ -66,17 +66,87 @@ pub fn check_lab(
         let missing = format!("this submission has no labs/{} directory", lab.dir());
         return Ok(LabResult::not_built(lab, &tree.label, missing, only));
     }
+    let began = timing::Mark::now();
     let staged = stage::stage(tree, lab, None)?;
     note(&format!("building {}/{} ...", tree.label, lab.dir()));
-    match compile::build(&staged, color)? {
-        Built::Failed(compiler) => Ok(LabResult::not_built(lab, &tree.label, compiler, only)),
+    let built = compile::build(&staged, color)?;
+    let compiled = timing::Mark::now();
+    let result = match built {
+        Built::Failed(compiler) => LabResult::not_built(lab, &tree.label, compiler, only),
         Built::Ok(bins) => {
             note(&format!(
                 "running {} scenario(s) ...",
                 only.map_or(lab.scenarios.len(), |_| 1)
             ));
-            Ok(runner::run_lab(lab, &tree.label, &bins, only))
+            runner::run_lab(lab, &tree.label, &bins, only)
         }
+    };
+    timing::record(&tree.label, lab, &began, &compiled, &timing::Mark::now());
+    Ok(result)
+}
+
+/// Where a check spends its time, for the grading benchmark
+/// (`checker/benches/grading.sh`): with `LAB_TIMINGS=FILE`, each lab
+/// checked appends one line of JSON to FILE, with the wall and CPU seconds
+/// of its build (cargo and rustc) and of its scenarios (the checker's own
+/// threads and the programs it ran). Labs are checked one after the other
+/// in a process, so the differences of `getrusage` belong to one lab.
+mod timing {
+    use std::io::Write;
+    use std::time::Instant;
+
+    use nix::sys::resource::{UsageWho, getrusage};
+
+    use crate::labs::Lab;
+
+    pub struct Mark {
+        at: Instant,
+        /// User and system seconds: this process, its reaped children.
+        own: (f64, f64),
+        children: (f64, f64),
+    }
+
+    fn seconds(who: UsageWho) -> (f64, f64) {
+        let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+        getrusage(who).map_or((0.0, 0.0), |u| (secs(u.user_time()), secs(u.system_time())))
+    }
+
+    impl Mark {
+        pub fn now() -> Mark {
+            Mark {
+                at: Instant::now(),
+                own: seconds(UsageWho::RUSAGE_SELF),
+                children: seconds(UsageWho::RUSAGE_CHILDREN),
+            }
+        }
+    }
+
+    pub fn record(tree: &str, lab: &Lab, began: &Mark, compiled: &Mark, ended: &Mark) {
+        let Some(path) = std::env::var_os("LAB_TIMINGS") else {
+            return;
+        };
+        let span = |a: &Mark, b: &Mark| {
+            serde_json::json!({
+                "wall": (b.at - a.at).as_secs_f64(),
+                "user": b.own.0 - a.own.0 + b.children.0 - a.children.0,
+                "sys": b.own.1 - a.own.1 + b.children.1 - a.children.1,
+            })
+        };
+        let line = serde_json::json!({
+            "tree": tree,
+            "lab": lab.dir(),
+            "build": span(began, compiled),
+            "scenarios": span(compiled, ended),
+            // Of which the checker itself (its monitor, readers, scenarios).
+            "scenarios_checker": ended.own.0 - compiled.own.0 + ended.own.1 - compiled.own.1,
+        });
+        // One write per line, in append mode: lines from checkers running
+        // at the same time do not mix.
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()));
     }
 }
 

@@ -221,28 +221,41 @@ fn grade_one(job: &Job, slot: usize, isolation: Isolation, exe: &Path) -> Graded
             Some("not a checkout of the course: no labs/ directory".into()),
         );
     }
-    // Two checkers per submission, each with half of the labs: most of a
-    // lab's time is spent waiting for its programs, not computing.
-    let halves: Vec<Vec<String>> = (0..2)
-        .map(|h| {
-            labs::ALL
-                .iter()
-                .skip(h)
-                .step_by(2)
-                .map(|l| l.number.to_string())
-                .collect()
-        })
-        .collect();
+    // Two checkers at a time per submission, one lab each, taking the
+    // next lab as they finish: most of a lab's time is spent waiting for
+    // its programs, not computing, and labs differ (lab 04's scenarios
+    // take longer than five others together), so fixed halves left one
+    // checker idle while the other finished.
+    let queue: Mutex<VecDeque<String>> =
+        Mutex::new(labs::ALL.iter().map(|l| l.number.to_string()).collect());
     let results: Vec<Result<Value, String>> = std::thread::scope(|scope| {
-        let running: Vec<_> = halves
-            .iter()
-            .map(|half| scope.spawn(move || run_checker(job, slot, isolation, exe, half)))
+        let running: Vec<_> = (0..2)
+            .map(|_| {
+                let queue = &queue;
+                scope.spawn(move || {
+                    let mut reports = Vec::new();
+                    loop {
+                        let Some(lab) = queue.lock().unwrap().pop_front() else {
+                            return reports;
+                        };
+                        let report =
+                            run_checker(job, slot, isolation, exe, std::slice::from_ref(&lab));
+                        let failed = report.is_err();
+                        reports.push(report);
+                        if failed {
+                            // The submission is not graded: stop here.
+                            queue.lock().unwrap().clear();
+                            return reports;
+                        }
+                    }
+                })
+            })
             .collect();
         running
             .into_iter()
-            .map(|r| {
+            .flat_map(|r| {
                 r.join()
-                    .unwrap_or_else(|_| Err("the grading thread failed".into()))
+                    .unwrap_or_else(|_| vec![Err("the grading thread failed".into())])
             })
             .collect()
     });
