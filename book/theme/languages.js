@@ -5,7 +5,7 @@
     "use strict";
     const languages = [["en", "English"], ["es", "Español"], ["ja", "日本語"]];
     const current = document.documentElement.lang || "en";
-    const bar = document.querySelector("#menu-bar .right-buttons");
+    const bar = document.querySelector("#mdbook-menu-bar .right-buttons, #menu-bar .right-buttons");
     // mdBook sets path_to_root on every page: from this page to its book's root.
     if (!bar || typeof path_to_root === "undefined") {
         return;
@@ -23,7 +23,11 @@
     button.setAttribute("aria-label", "Language");
     button.setAttribute("aria-haspopup", "true");
     button.setAttribute("aria-expanded", "false");
-    button.textContent = "🌐";
+    // A globe, drawn: an emoji may have no font on the reader's machine.
+    button.innerHTML =
+        '<svg viewBox="0 0 16 16" width="18" height="18" fill="none" stroke="currentColor" stroke-width="1.3" aria-hidden="true">' +
+        '<circle cx="8" cy="8" r="6.5"/><ellipse cx="8" cy="8" rx="2.8" ry="6.5"/>' +
+        '<path d="M1.5 8h13M2.6 4.5h10.8M2.6 11.5h10.8"/></svg>';
     const list = document.createElement("ul");
     list.className = "theme-popup language-popup";
     list.hidden = true;
