@@ -16,6 +16,10 @@ use std::time::{Duration, Instant};
 use crate::procfs;
 use crate::scenario::Run;
 
+/// The least CPU time a window must show to count as spinning: a spinner
+/// given one CPU in twenty on a loaded machine still runs 10 ms in 200 ms.
+const SPIN_RAN: Duration = Duration::from_millis(3);
+
 /// How a process used a stretch of time.
 #[derive(Clone, Copy, Debug)]
 pub struct Spent {
@@ -28,8 +32,13 @@ pub struct Spent {
 
 impl Spent {
     /// It ran, and never blocked.
+    ///
+    /// "Ran" means at least [`SPIN_RAN`]: a process that sleeps and is
+    /// woken once near the end of the window may be caught between its
+    /// wake-up and its next block, having run a few microseconds without
+    /// blocking yet; a spinner, even on a loaded machine, runs far longer.
     pub fn never_slept(&self) -> bool {
-        self.wall >= Duration::from_millis(200) && !self.ran.is_zero() && self.slept == 0
+        self.wall >= Duration::from_millis(200) && self.ran >= SPIN_RAN && self.slept == 0
     }
 }
 
