@@ -10,7 +10,7 @@ use crate::labs::{self, Lab};
 use crate::report::{self, Format, LabResult};
 use crate::runner;
 use crate::scenario::Kind;
-use crate::stage::{self, Tree};
+use crate::stage::{self, Tree, TreeKind};
 
 pub fn run(
     names: &[String],
@@ -44,7 +44,7 @@ pub fn run(
             scenario,
             format == Format::Text && stderr_color(),
         )?;
-        if tree.key == "labs" {
+        if tree.kind == TreeKind::Labs {
             crate::progress::record(&result);
         }
         results.push(result);
@@ -61,7 +61,7 @@ pub fn check_lab(
     only: Option<&str>,
     color: bool,
 ) -> Result<LabResult> {
-    if tree.key != "labs" && tree.key != "solutions" && !tree.labs_dir.join(lab.dir()).is_dir() {
+    if tree.kind == TreeKind::Checkout && !tree.labs_dir.join(lab.dir()).is_dir() {
         // A submission without this lab: zero for it, and grading goes on.
         let missing = format!("this submission has no labs/{} directory", lab.dir());
         return Ok(LabResult::not_built(lab, &tree.label, missing, only));
