@@ -35,14 +35,17 @@ pub fn clean_up_on_interrupt() -> Result<()> {
         set.add(sig);
     }
     set.thread_block().context("blocking SIGINT and SIGTERM")?;
-    std::thread::spawn(move || {
-        if let Ok(sig) = set.wait() {
-            kill_all_descendants(Duration::from_secs(2));
-            eprintln!("\ninterrupted: every process the checker started is stopped");
-            // The shell's convention: 128 + the signal's number.
-            std::process::exit(128 + sig as i32);
-        }
-    });
+    std::thread::Builder::new()
+        .name("interrupt".into())
+        .spawn(move || {
+            if let Ok(sig) = set.wait() {
+                kill_all_descendants(Duration::from_secs(2));
+                eprintln!("\ninterrupted: every process the checker started is stopped");
+                // The shell's convention: 128 + the signal's number.
+                std::process::exit(128 + sig as i32);
+            }
+        })
+        .context("starting the thread that waits for SIGINT and SIGTERM")?;
     Ok(())
 }
 

@@ -227,22 +227,29 @@ pub struct Run<'a> {
 const LOOK_EVERY: Duration = Duration::from_millis(100);
 
 impl<'a> Run<'a> {
-    pub fn new(bins: &'a Bins, sandbox: Sandbox, limit: Duration, max_procs: usize) -> Run<'a> {
+    pub fn new(
+        bins: &'a Bins,
+        sandbox: Sandbox,
+        limit: Duration,
+        max_procs: usize,
+    ) -> Result<Run<'a>, Failure> {
+        let monitor = Monitor::start(max_procs)
+            .map_err(|e| Failure::internal(format!("starting the process monitor: {e}")))?;
         let started = Instant::now();
-        Run {
+        Ok(Run {
             bins,
             sandbox,
             deadline: started + limit,
             limit,
             rng: StdRng::from_os_rng(),
-            monitor: Monitor::start(max_procs),
+            monitor,
             limits: Limits {
                 processes: max_procs,
                 ..Limits::default()
             },
             spawned: Vec::new(),
             activity: Activity::default(),
-        }
+        })
     }
 
     /// Starts one of the lab's programs with `args`, in the scenario's

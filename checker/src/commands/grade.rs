@@ -146,30 +146,35 @@ pub fn run(dir: &Path, jobs: usize, out: &Path, sandbox: bool) -> Result<Verdict
     let workers: Vec<_> = (0..jobs)
         .map(|slot| {
             let (queue, results, exe) = (queue.clone(), results.clone(), exe.clone());
-            std::thread::spawn(move || {
-                loop {
-                    let Some(job) = queue.lock().unwrap().pop_front() else {
-                        return;
-                    };
-                    let graded = grade_one(&job, slot, isolation, &exe.0);
-                    let mut done = results.lock().unwrap();
-                    done.push(graded);
-                    let g = done.last().unwrap();
-                    let score = match (&g.report, &g.error) {
-                        (Some(r), None) => format!("{}/{}", r["score"], r["max_score"]),
-                        (_, Some(e)) => format!("not graded: {}", e.lines().next().unwrap_or("")),
-                        _ => "?".into(),
-                    };
-                    eprintln!(
-                        "[{}/{total}] {} {score} ({:.1} s)",
-                        done.len(),
-                        g.student,
-                        g.seconds
-                    );
-                }
-            })
+            std::thread::Builder::new()
+                .name("grade".into())
+                .spawn(move || {
+                    loop {
+                        let Some(job) = queue.lock().unwrap().pop_front() else {
+                            return;
+                        };
+                        let graded = grade_one(&job, slot, isolation, &exe.0);
+                        let mut done = results.lock().unwrap();
+                        done.push(graded);
+                        let g = done.last().unwrap();
+                        let score = match (&g.report, &g.error) {
+                            (Some(r), None) => format!("{}/{}", r["score"], r["max_score"]),
+                            (_, Some(e)) => {
+                                format!("not graded: {}", e.lines().next().unwrap_or(""))
+                            }
+                            _ => "?".into(),
+                        };
+                        eprintln!(
+                            "[{}/{total}] {} {score} ({:.1} s)",
+                            done.len(),
+                            g.student,
+                            g.seconds
+                        );
+                    }
+                })
         })
-        .collect();
+        .collect::<Result<_, _>>()
+        .context("starting a thread to grade submissions")?;
     for w in workers {
         let _ = w.join();
     }
@@ -318,16 +323,31 @@ fn run_checker(
     };
     let mut stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
-    let out_reader = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = stdout.read_to_end(&mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
+    let out_reader = std::thread::Builder::new()
+        .name("grade stdout".into())
+        .spawn(move || {
+            let mut s = Vec::new();
+            let _ = stdout.read_to_end(&mut s);
+            s
+        });
+    let err_reader = std::thread::Builder::new()
+        .name("grade stderr".into())
+        .spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+    let (out_reader, err_reader) = match (out_reader, err_reader) {
+        (Ok(out), Ok(err)) => (out, err),
+        (Err(e), _) | (_, Err(e)) => {
+            let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
+            let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+            let _ = child.wait();
+            return Err(format!(
+                "cannot start a thread to read the checker's output: {e}"
+            ));
+        }
+    };
     let deadline = began + budget();
     let status = loop {
         match child.try_wait() {

@@ -73,8 +73,9 @@ fn clock() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as libc::time_t)
         .unwrap_or(0);
-    // SAFETY: localtime_r fills the `tm` it is given, and reads `now`.
+    // SAFETY: `tm` is plain data, for which all zeroes is a valid value.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: localtime_r fills the `tm` it is given, and reads `now`.
     if unsafe { libc::localtime_r(&now, &mut tm) }.is_null() {
         return "--:--:--".into();
     }

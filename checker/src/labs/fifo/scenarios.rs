@@ -371,18 +371,23 @@ pub(super) fn concurrent_clients(run: &mut Run) -> Outcome {
     let handles: Vec<_> = plans
         .into_iter()
         .map(|(mut c, texts)| {
-            std::thread::spawn(move || -> Result<(), (Stuck, String, Option<String>)> {
-                for text in texts {
-                    match c.ask(&text, deadline) {
-                        Ok(reply) if reply == reverse(&text) => {}
-                        Ok(reply) => return Err((Stuck::Broken(String::new()), text, Some(reply))),
-                        Err(s) => return Err((s, text, None)),
+            std::thread::Builder::new().name("client".into()).spawn(
+                move || -> Result<(), (Stuck, String, Option<String>)> {
+                    for text in texts {
+                        match c.ask(&text, deadline) {
+                            Ok(reply) if reply == reverse(&text) => {}
+                            Ok(reply) => {
+                                return Err((Stuck::Broken(String::new()), text, Some(reply)));
+                            }
+                            Err(s) => return Err((s, text, None)),
+                        }
                     }
-                }
-                Ok(())
-            })
+                    Ok(())
+                },
+            )
         })
-        .collect();
+        .collect::<Result<_, _>>()
+        .map_err(|e| Failure::internal(format!("starting a client thread: {e}")))?;
     let mut first_problem = None;
     for h in handles {
         match h.join() {

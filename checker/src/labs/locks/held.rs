@@ -181,25 +181,30 @@ pub struct SharedLocks {
 }
 
 impl SharedLocks {
-    pub fn watch(path: &Path) -> SharedLocks {
+    pub fn watch(path: &Path) -> Result<SharedLocks, Failure> {
         let inode = std::fs::metadata(path).map(|m| m.ino()).unwrap_or(0);
         let stop = Arc::new(AtomicBool::new(false));
         let done = stop.clone();
-        let thread = std::thread::spawn(move || {
-            while !done.load(Ordering::Relaxed) {
-                let holders: Vec<i32> = procfs::file_locks()
-                    .into_iter()
-                    .filter(|l| l.inode == inode && !l.waiting && !l.write)
-                    .map(|l| l.pid)
-                    .collect();
-                if holders.len() >= 2 {
-                    return Some(holders);
+        let thread = std::thread::Builder::new()
+            .name("lock watch".into())
+            .spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    let holders: Vec<i32> = procfs::file_locks()
+                        .into_iter()
+                        .filter(|l| l.inode == inode && !l.waiting && !l.write)
+                        .map(|l| l.pid)
+                        .collect();
+                    if holders.len() >= 2 {
+                        return Some(holders);
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
                 }
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            None
-        });
-        SharedLocks { stop, thread }
+                None
+            });
+        let thread = thread.map_err(|e| {
+            Failure::internal(format!("starting the thread that watches locks: {e}"))
+        })?;
+        Ok(SharedLocks { stop, thread })
     }
 
     /// The pids seen holding shared locks at once, if any.

@@ -419,7 +419,7 @@ fn counter_flock(run: &mut Run) -> Outcome {
     // While they wait at the gate, each worker has opened total.txt: does
     // each have an open file description of its own?
     let file = path.display().to_string();
-    let watch = SharedLocks::watch(&path);
+    let watch = SharedLocks::watch(&path)?;
     let released = release_workers(run, &mut p, n, |workers| {
         shared_descriptions(workers, &file)
     });

@@ -98,7 +98,7 @@ pub(super) fn bytes_of_any_value(run: &mut Run) -> Outcome {
     };
     let child = child as i32;
     expect_child(child, program, "the child")?;
-    p.feed_stdin(data.clone());
+    p.feed_stdin(data.clone())?;
     let rest = rest(run, &mut p, "the bytes to go through and the program to finish")
         .map_err(|f| {
             with_advice(

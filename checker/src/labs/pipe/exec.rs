@@ -167,7 +167,7 @@ pub(super) fn exec_inherits_only_stdio(run: &mut Run) -> Outcome {
         text.push_str(&words(&mut run.rng, n));
         text.push('\n');
     }
-    p.feed_stdin(text.into_bytes());
+    p.feed_stdin(text.into_bytes())?;
     let rest = rest(
         run,
         &mut p,

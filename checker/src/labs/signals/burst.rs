@@ -109,27 +109,30 @@ struct Storm {
 }
 
 impl Storm {
-    fn start(pid: i32) -> Storm {
+    fn start(pid: i32) -> Result<Storm, Failure> {
         let stop = Arc::new(AtomicBool::new(false));
         let sent = Arc::new(AtomicU64::new(0));
         let thread = {
             let (stop, sent) = (stop.clone(), sent.clone());
-            std::thread::spawn(move || {
-                let pid = Pid::from_raw(pid);
-                while !stop.load(Ordering::SeqCst) && sent.load(Ordering::SeqCst) < 200_000 {
-                    if kill(pid, Signal::SIGUSR1).is_err() {
-                        return;
+            std::thread::Builder::new()
+                .name("storm".into())
+                .spawn(move || {
+                    let pid = Pid::from_raw(pid);
+                    while !stop.load(Ordering::SeqCst) && sent.load(Ordering::SeqCst) < 200_000 {
+                        if kill(pid, Signal::SIGUSR1).is_err() {
+                            return;
+                        }
+                        sent.fetch_add(1, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_micros(20));
                     }
-                    sent.fetch_add(1, Ordering::SeqCst);
-                    std::thread::sleep(Duration::from_micros(20));
-                }
-            })
-        };
-        Storm {
+                })
+        }
+        .map_err(|e| Failure::internal(format!("starting the thread that sends signals: {e}")))?;
+        Ok(Storm {
             stop,
             sent,
             thread: Some(thread),
-        }
+        })
     }
 
     /// Stops sending; returns how many signals were sent.
@@ -160,7 +163,7 @@ pub fn signal_storm(run: &mut Run) -> Outcome {
             format!("`{line}`"),
         ));
     }
-    let mut sender = Storm::start(storm.pid);
+    let mut sender = Storm::start(storm.pid)?;
 
     let mut expected = 0u64;
     loop {
