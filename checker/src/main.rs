@@ -17,6 +17,7 @@ mod report;
 mod runner;
 mod sandbox;
 mod scenario;
+mod showdown_csv;
 mod stage;
 mod stuck;
 mod suggest;
