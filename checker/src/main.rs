@@ -10,6 +10,7 @@ mod fixture;
 mod labs;
 mod monitor;
 mod peers;
+mod pid;
 mod process;
 mod procfs;
 mod progress;

@@ -10,11 +10,11 @@ use std::process::{ChildStdin, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::pid::Pid;
 use nix::errno::Errno;
 use nix::sys::resource::{Resource, setrlimit};
 use nix::sys::signal::{SigHandler, SigSet, Signal, signal};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::Pid;
 
 use crate::scenario::Failure;
 
@@ -198,7 +198,7 @@ impl std::fmt::Display for Exit {
 
 /// A running program of the student's, started by the checker.
 pub struct Proc {
-    pub pid: i32,
+    pub pid: Pid,
     pub name: String,
     pub started: Instant,
     stdin: Option<ChildStdin>,
@@ -286,7 +286,7 @@ impl Proc {
                     let _ = crate::cgroup::join(procs);
                 }
                 // A process group of its own, so one kill reaches them all.
-                nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
+                nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0))?;
                 // If the checker dies, so does the program.
                 nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
                 setrlimit(
@@ -323,7 +323,7 @@ impl Proc {
             limits.output_bytes,
         )?;
         Ok(Proc {
-            pid: child.id() as i32,
+            pid: Pid::of_child(&child),
             name: spec.name.to_string(),
             started: Instant::now(),
             stdin: child.stdin.take(),
@@ -401,7 +401,7 @@ impl Proc {
         if let Some((exit, _)) = self.exit {
             return Ok(exit);
         }
-        let pid = Pid::from_raw(self.pid);
+        let pid = nix::unistd::Pid::from(self.pid);
         loop {
             match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::Exited(_, code)) => return Ok(self.record(Exit::Code(code))),

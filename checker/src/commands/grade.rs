@@ -340,7 +340,7 @@ fn run_checker(
     let (out_reader, err_reader) = match (out_reader, err_reader) {
         (Ok(out), Ok(err)) => (out, err),
         (Err(e), _) | (_, Err(e)) => {
-            let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
+            let pgid = crate::pid::Pid::of_child(&child).into();
             let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
             let _ = child.wait();
             return Err(format!(
@@ -354,7 +354,7 @@ fn run_checker(
             Ok(Some(status)) => break Some(status),
             Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
             _ => {
-                let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
+                let pgid = crate::pid::Pid::of_child(&child).into();
                 let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
                 let _ = child.wait();
                 break None;

@@ -109,13 +109,13 @@ pub(super) fn client_asks_server(run: &mut Run) -> Outcome {
 }
 
 /// Why a program is slow, from where it is right now.
-pub(super) fn sleeping(pid: i32) -> Option<&'static str> {
+pub(super) fn sleeping(pid: Pid) -> Option<&'static str> {
     let b = procfs::blocked(pid);
     let (nr, _) = b.syscall?;
     crate::diagnose::syscall_name(nr).filter(|n| matches!(*n, "nanosleep" | "clock_nanosleep"))
 }
 
-pub(super) fn too_slow(done: usize, took: Duration, who: &str, pid: i32) -> Failure {
+pub(super) fn too_slow(done: usize, took: Duration, who: &str, pid: Pid) -> Failure {
     let f = Failure::wrong(
         format!(
             "{ROUND_TRIPS} round trips in under {} ms (a correct {who} needs about 20 ms)",
@@ -279,11 +279,11 @@ pub(super) fn stale_fifo(run: &mut Run) -> Outcome {
 }
 
 /// Resumes a stopped process group when dropped, whatever happened.
-pub(super) struct Stopped(i32);
+pub(super) struct Stopped(Pid);
 
 impl Drop for Stopped {
     fn drop(&mut self) {
-        let _ = killpg(Pid::from_raw(self.0), Signal::SIGCONT);
+        let _ = killpg(nix::unistd::Pid::from(self.0), Signal::SIGCONT);
     }
 }
 
@@ -307,7 +307,7 @@ pub(super) fn concurrent_clients(run: &mut Run) -> Outcome {
         })
         .collect();
     {
-        killpg(Pid::from_raw(server.pid), Signal::SIGSTOP)
+        killpg(nix::unistd::Pid::from(server.pid), Signal::SIGSTOP)
             .map_err(|e| Failure::internal(format!("SIGSTOP: {e}")))?;
         let _resume = Stopped(server.pid);
         let stopped = run.poll(Duration::from_secs(2), || {
