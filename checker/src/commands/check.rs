@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use super::{Verdict, note, stderr_color};
 use crate::compile::{self, Built};
 use crate::labs::{self, Lab};
-use crate::report::{self, Format, LabResult};
+use crate::report::{self, Format, LabResult, Report};
 use crate::runner;
 use crate::scenario::Kind;
 use crate::stage::{self, Tree, TreeKind};
@@ -81,18 +81,15 @@ pub fn check_lab(
 }
 
 pub fn print(results: &[LabResult], format: Format) -> Result<()> {
+    let report = Report::of(results);
     let mut out = anstream::stdout();
     match format {
-        Format::Text => report::text(&mut out, results)?,
-        Format::Json => writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&report::json(results))?
-        )?,
+        Format::Text => report::text(&mut out, &report)?,
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report.to_json())?)?,
         Format::Gradescope => writeln!(
             out,
             "{}",
-            serde_json::to_string_pretty(&report::gradescope(results))?
+            serde_json::to_string_pretty(&report::gradescope(&report))?
         )?,
     }
     out.flush().context("writing the report")
