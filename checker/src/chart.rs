@@ -6,6 +6,8 @@
 
 use std::fmt::Write;
 
+use crate::showdown_csv;
+
 /// One row of the harness's CSV, as far as the chart needs it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bar {
@@ -14,6 +16,25 @@ pub struct Bar {
     pub latency_ratio: f64,
     pub mb_per_s: f64,
     pub throughput_ratio: f64,
+}
+
+/// The bars of the chart from the text of `bench`'s CSV, with the small
+/// and the large message sizes.
+pub fn bars(text: &str) -> Result<(Vec<Bar>, u64, u64), String> {
+    let rows = showdown_csv::parse(text)?;
+    let small = rows.get(1).map_or(0, |r| r.small_bytes);
+    let large = rows.first().map_or(0, |r| r.large_bytes);
+    let bars = rows
+        .into_iter()
+        .map(|r| Bar {
+            name: r.name,
+            median_ns: r.median_ns,
+            latency_ratio: r.latency_ratio,
+            mb_per_s: r.mb_per_s,
+            throughput_ratio: r.throughput_ratio,
+        })
+        .collect();
+    Ok((bars, small, large))
 }
 
 /// Narrow enough that the text stays readable when a phone shrinks the
@@ -162,8 +183,7 @@ mod tests {
         let csv = root.join("book/src/12-showdown/results.csv");
         let chart = root.join("book/src/12-showdown/results.svg");
         let text = std::fs::read_to_string(&csv).expect("the book's results.csv");
-        let (bars, small, large) =
-            crate::labs::showdown::bars(&text).expect("a CSV of the harness");
+        let (bars, small, large) = bars(&text).expect("a CSV of the harness");
         let drawn = svg(&bars, small, large);
         let kept = std::fs::read_to_string(&chart).unwrap_or_default();
         if kept != drawn && std::env::var_os("LAB_UPDATE_CHART").is_some() {

@@ -115,16 +115,19 @@ fn cargo_build(staged: &Staged, color: bool, release: bool) -> Result<Built> {
         .spawn()
         .context("running cargo build")?;
     let mut stderr = child.stderr.take().expect("piped");
-    let err_reader = std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        match bar {
-            Some(_) => split_stderr(&mut stderr, &mut std::io::stderr(), &mut bytes),
-            None => {
-                let _ = stderr.read_to_end(&mut bytes);
+    let err_reader = std::thread::Builder::new()
+        .name("cargo stderr".into())
+        .spawn(move || {
+            let mut bytes = Vec::new();
+            match bar {
+                Some(_) => split_stderr(&mut stderr, &mut std::io::stderr(), &mut bytes),
+                None => {
+                    let _ = stderr.read_to_end(&mut bytes);
+                }
             }
-        }
-        String::from_utf8_lossy(&bytes).into_owned()
-    });
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+        .context("starting a thread to read cargo's messages")?;
     let mut stdout = String::new();
     child
         .stdout

@@ -1,6 +1,7 @@
 //! Explaining a hang: for every process still alive, where it is blocked and
 //! on what, in words a student can act on.
 
+use crate::pid::Pid;
 use crate::procfs::{self, Stat};
 
 /// The name of a system call from its number on this architecture, for the
@@ -113,10 +114,10 @@ fn first_arg_is_fd(name: &str) -> bool {
 
 /// The programs a scenario started: pid and name. With one program, the
 /// report calls it "the program"; with several, it names each one.
-pub type Programs<'a> = &'a [(i32, &'a str)];
+pub type Programs<'a> = &'a [(Pid, &'a str)];
 
 /// Who a process is, relative to the programs the checker started.
-fn role_among(s: &Stat, programs: Programs, checker: i32) -> String {
+fn role_among(s: &Stat, programs: Programs, checker: Pid) -> String {
     if let [(program, _)] = programs {
         return role(s, *program, checker);
     }
@@ -125,12 +126,12 @@ fn role_among(s: &Stat, programs: Programs, checker: i32) -> String {
     } else if let Some((_, name)) = programs.iter().find(|(pid, _)| *pid == s.ppid) {
         format!("{name}'s child {}", s.pid)
     } else {
-        role(s, 0, checker)
+        role(s, Pid::from_raw(0), checker)
     }
 }
 
 /// Who a process is, relative to the program the checker started.
-fn role(s: &Stat, program: i32, checker: i32) -> String {
+fn role(s: &Stat, program: Pid, checker: Pid) -> String {
     if s.pid == program {
         format!("the program (pid {})", s.pid)
     } else if s.ppid == program {
@@ -147,9 +148,9 @@ fn role(s: &Stat, program: i32, checker: i32) -> String {
 
 /// Names the processes (the checker included) holding `target` open, with
 /// the given access mode (0 read, 1 write), among `procs`.
-fn holders(target: &str, want_write: bool, procs: &[Stat], checker: i32) -> Vec<String> {
+fn holders(target: &str, want_write: bool, procs: &[Stat], checker: Pid) -> Vec<String> {
     let mut names = Vec::new();
-    let mut pids: Vec<i32> = procs.iter().map(|s| s.pid).collect();
+    let mut pids: Vec<Pid> = procs.iter().map(|s| s.pid).collect();
     pids.push(checker);
     for pid in pids {
         let holds = procfs::fds(pid).into_iter().any(|(fd, t)| {
@@ -183,7 +184,7 @@ fn describe_target(target: &str) -> &'static str {
 
 /// The FIFO's file name, if descriptor `fd` of `pid` is a FIFO (a named
 /// pipe), even one whose name was removed since.
-fn fifo_name(pid: i32, fd: i32, target: &str) -> Option<String> {
+fn fifo_name(pid: Pid, fd: i32, target: &str) -> Option<String> {
     use std::os::unix::fs::FileTypeExt;
     if !target.starts_with('/') {
         return None;
@@ -202,12 +203,12 @@ fn fifo_name(pid: i32, fd: i32, target: &str) -> Option<String> {
 }
 
 /// One sentence on where process `s` is and what it waits for.
-pub fn where_blocked(s: &Stat, procs: &[Stat], program: i32, checker: i32) -> String {
+pub fn where_blocked(s: &Stat, procs: &[Stat], program: Pid, checker: Pid) -> String {
     where_blocked_among(s, procs, &[(program, "the program")], checker)
 }
 
 /// Like [`where_blocked`], with every program the scenario started.
-pub fn where_blocked_among(s: &Stat, procs: &[Stat], programs: Programs, checker: i32) -> String {
+pub fn where_blocked_among(s: &Stat, procs: &[Stat], programs: Programs, checker: Pid) -> String {
     let who = role_among(s, programs, checker);
     match s.state {
         // The checker reaps the program itself once it looks.
@@ -263,7 +264,7 @@ pub fn where_blocked_among(s: &Stat, procs: &[Stat], programs: Programs, checker
             };
             let mut sentence = format!("{who} is blocked in {name}() on fd {fd}, {what}");
             if name == "flock" || name == "fcntl" {
-                let pids: Vec<i32> = procs.iter().map(|p| p.pid).collect();
+                let pids: Vec<Pid> = procs.iter().map(|p| p.pid).collect();
                 if let Some(w) = lock_waits(&pids).into_iter().find(|w| w.waiter == s.pid) {
                     let holder = procs
                         .iter()
@@ -331,15 +332,15 @@ fn join_names(names: &[String]) -> String {
 }
 
 /// A report of every live process under the checker: one line each.
-pub fn hang_report(program: i32, checker: i32) -> Vec<String> {
+pub fn hang_report(program: Pid, checker: Pid) -> Vec<String> {
     hang_report_among(&[(program, "the program")], checker)
 }
 
 /// A process waiting for a file lock (flock or fcntl), and who holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockWait {
-    pub waiter: i32,
-    pub holder: i32,
+    pub waiter: Pid,
+    pub holder: Pid,
     /// The lock waited for: `L2.lock`, or `records.db byte 1`.
     pub lock: String,
 }
@@ -348,7 +349,7 @@ pub struct LockWait {
 /// and the waiter have it open), with the bytes for a record lock.
 fn lock_names(
     locks: &[procfs::FileLockEntry],
-    pids: &[i32],
+    pids: &[Pid],
 ) -> impl Fn(&procfs::FileLockEntry) -> String {
     use std::os::unix::fs::MetadataExt;
     let wanted: std::collections::HashSet<u64> = locks.iter().map(|l| l.inode).collect();
@@ -387,7 +388,7 @@ fn lock_names(
 /// Who among `pids` waits for a file lock, for which, held by whom: from
 /// `/proc/locks`, where a waiter's line (`N: -> ...`) follows the line of
 /// the lock `N` it waits behind.
-pub fn lock_waits(pids: &[i32]) -> Vec<LockWait> {
+pub fn lock_waits(pids: &[Pid]) -> Vec<LockWait> {
     let locks = procfs::file_locks();
     let name = lock_names(&locks, pids);
     locks
@@ -405,15 +406,15 @@ pub fn lock_waits(pids: &[i32]) -> Vec<LockWait> {
 }
 
 /// Like [`hang_report`], naming each of the programs a scenario started.
-pub fn hang_report_among(programs: Programs, checker: i32) -> Vec<String> {
+pub fn hang_report_among(programs: Programs, checker: Pid) -> Vec<String> {
     let procs = procfs::descendants(checker);
     let mut lines: Vec<String> = procs
         .iter()
         .map(|s| where_blocked_among(s, &procs, programs, checker))
         .collect();
     // Processes waiting for each other's file locks: name the circle.
-    let pids: Vec<i32> = procs.iter().map(|p| p.pid).collect();
-    let label = |pid: i32| {
+    let pids: Vec<Pid> = procs.iter().map(|p| p.pid).collect();
+    let label = |pid: Pid| {
         procs
             .iter()
             .find(|p| p.pid == pid)
@@ -427,7 +428,7 @@ pub fn hang_report_among(programs: Programs, checker: i32) -> Vec<String> {
 }
 
 /// The file locks `pid` holds, named.
-pub fn locks_held(pid: i32, pids: &[i32]) -> Vec<String> {
+pub fn locks_held(pid: Pid, pids: &[Pid]) -> Vec<String> {
     let locks = procfs::file_locks();
     let name = lock_names(&locks, pids);
     locks
@@ -440,9 +441,9 @@ pub fn locks_held(pid: i32, pids: &[i32]) -> Vec<String> {
 /// A circle of processes among `pids`, each waiting for a file lock the
 /// next one holds: "process A holds L1.lock and waits for L2.lock; process
 /// B holds L2.lock and waits for L1.lock". `label` names a process.
-pub fn lock_cycle(pids: &[i32], label: &dyn Fn(i32) -> String) -> Option<String> {
+pub fn lock_cycle(pids: &[Pid], label: &dyn Fn(Pid) -> String) -> Option<String> {
     let waits = lock_waits(pids);
-    let next = |pid: i32| waits.iter().find(|w| w.waiter == pid);
+    let next = |pid: Pid| waits.iter().find(|w| w.waiter == pid);
     'starts: for start in &waits {
         // Follow waiter -> holder until a process repeats.
         let mut path = vec![start.waiter];
@@ -493,8 +494,8 @@ mod tests {
 
     /// What the report says of `pid`, a child of this test, once it is
     /// blocked in read() (or after two seconds).
-    fn once_blocked_in_read(pid: i32) -> String {
-        let me = std::process::id() as i32;
+    fn once_blocked_in_read(pid: Pid) -> String {
+        let me = Pid::this();
         let mut sentence = String::new();
         for _ in 0..200 {
             let procs = procfs::descendants(me);
@@ -529,7 +530,7 @@ mod tests {
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
-        let sentence = once_blocked_in_read(cat.id() as i32);
+        let sentence = once_blocked_in_read(Pid::of_child(&cat));
         drop(writer);
         drop(_reader);
         cat.wait().unwrap();
@@ -553,7 +554,7 @@ mod tests {
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
-        let sentence = once_blocked_in_read(cat.id() as i32);
+        let sentence = once_blocked_in_read(Pid::of_child(&cat));
         drop(cat.stdin.take());
         cat.wait().unwrap();
         assert!(
@@ -585,10 +586,10 @@ mod tests {
         else {
             return; // no flock(1) here
         };
-        let me = std::process::id() as i32;
-        let held = |pid: i32| locks_held(pid, &[pid]).contains(&"L1.lock".to_string());
+        let me = Pid::this();
+        let held = |pid: Pid| locks_held(pid, &[pid]).contains(&"L1.lock".to_string());
         for _ in 0..500 {
-            if held(holder.id() as i32) {
+            if held(Pid::of_child(&holder)) {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
@@ -598,7 +599,7 @@ mod tests {
             .arg("true")
             .spawn()
             .unwrap();
-        let pid = waiter.id() as i32;
+        let pid = Pid::of_child(&waiter);
         let mut sentence = String::new();
         for _ in 0..500 {
             let procs = procfs::descendants(me);
@@ -657,8 +658,8 @@ mod tests {
         for p in [&mut a, &mut b] {
             p.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
         }
-        let pids = [a.id() as i32, b.id() as i32];
-        let label = |pid: i32| format!("P{pid}");
+        let pids = [Pid::of_child(&a), Pid::of_child(&b)];
+        let label = |pid: Pid| format!("P{pid}");
         let mut circle = None;
         for _ in 0..500 {
             circle = lock_cycle(&pids, &label);

@@ -36,39 +36,41 @@ pub struct Monitor {
 impl Monitor {
     /// Starts sampling; more than `max_procs` live processes at once kills
     /// them all.
-    pub fn start(max_procs: usize) -> Monitor {
+    pub fn start(max_procs: usize) -> std::io::Result<Monitor> {
         let seen = Arc::new(Mutex::new(Seen::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let (seen, stop) = (seen.clone(), stop.clone());
-            std::thread::spawn(move || {
-                let me = sandbox::checker_pid();
-                while !stop.load(Ordering::Relaxed) {
-                    let procs = procfs::descendants(me);
-                    let alive = procs.iter().filter(|s| !s.is_zombie()).count();
-                    let mut guard = seen.lock().unwrap();
-                    if alive > max_procs && guard.runaway.is_none() {
-                        guard.runaway = Some(alive);
+            std::thread::Builder::new()
+                .name("monitor".into())
+                .spawn(move || {
+                    let me = sandbox::checker_pid();
+                    while !stop.load(Ordering::Relaxed) {
+                        let procs = procfs::descendants(me);
+                        let alive = procs.iter().filter(|s| !s.is_zombie()).count();
+                        let mut guard = seen.lock().unwrap();
+                        if alive > max_procs && guard.runaway.is_none() {
+                            guard.runaway = Some(alive);
+                            drop(guard);
+                            sandbox::kill_all_descendants(Duration::from_secs(2));
+                            guard = seen.lock().unwrap();
+                        }
+                        // Keep memory bounded: a sample identical to the
+                        // previous one adds nothing.
+                        let same = guard.samples.last().is_some_and(|last| last.procs == procs);
+                        if !same {
+                            guard.samples.push(Sample { procs });
+                        }
                         drop(guard);
-                        sandbox::kill_all_descendants(Duration::from_secs(2));
-                        guard = seen.lock().unwrap();
+                        std::thread::sleep(PERIOD);
                     }
-                    // Keep memory bounded: a sample identical to the
-                    // previous one adds nothing.
-                    let same = guard.samples.last().is_some_and(|last| last.procs == procs);
-                    if !same {
-                        guard.samples.push(Sample { procs });
-                    }
-                    drop(guard);
-                    std::thread::sleep(PERIOD);
-                }
-            })
+                })?
         };
-        Monitor {
+        Ok(Monitor {
             seen,
             stop,
             thread: Some(thread),
-        }
+        })
     }
 
     /// Some(n) if the monitor had to stop a runaway fork at n processes.

@@ -10,11 +10,13 @@ use std::process::{ChildStdin, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::pid::Pid;
 use nix::errno::Errno;
 use nix::sys::resource::{Resource, setrlimit};
 use nix::sys::signal::{SigHandler, SigSet, Signal, signal};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::Pid;
+
+use crate::scenario::Failure;
 
 /// Resource limits for every process a scenario starts.
 #[derive(Debug, Clone, Copy)]
@@ -66,49 +68,56 @@ struct Stream {
 pub struct Capture(Arc<(Mutex<Stream>, Condvar)>);
 
 impl Capture {
-    fn spawn_reader(&self, mut source: impl Read + Send + 'static, limit: usize) {
+    fn spawn_reader(
+        &self,
+        mut source: impl Read + Send + 'static,
+        limit: usize,
+    ) -> std::io::Result<()> {
         let capture = self.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            loop {
-                let n = match source.read(&mut buf) {
-                    Ok(0) => 0,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(_) => 0,
-                };
-                let (lock, cvar) = &*capture.0;
-                let mut s = lock.lock().unwrap();
-                if n == 0 {
-                    if !s.partial.is_empty() {
-                        let text =
-                            String::from_utf8_lossy(&std::mem::take(&mut s.partial)).into_owned();
-                        s.lines.push(Line { text });
+        std::thread::Builder::new()
+            .name("capture".into())
+            .spawn(move || {
+                let mut buf = [0u8; 8192];
+                loop {
+                    let n = match source.read(&mut buf) {
+                        Ok(0) => 0,
+                        Ok(n) => n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(_) => 0,
+                    };
+                    let (lock, cvar) = &*capture.0;
+                    let mut s = lock.lock().unwrap();
+                    if n == 0 {
+                        if !s.partial.is_empty() {
+                            let text = String::from_utf8_lossy(&std::mem::take(&mut s.partial))
+                                .into_owned();
+                            s.lines.push(Line { text });
+                        }
+                        s.eof = true;
+                        cvar.notify_all();
+                        return;
                     }
-                    s.eof = true;
-                    cvar.notify_all();
-                    return;
-                }
-                s.bytes += n;
-                if s.bytes > limit {
-                    // Stop reading: the writer gets EPIPE or SIGPIPE.
-                    s.overflow = true;
-                    s.eof = true;
-                    cvar.notify_all();
-                    return;
-                }
-                for &b in &buf[..n] {
-                    if b == b'\n' {
-                        let text =
-                            String::from_utf8_lossy(&std::mem::take(&mut s.partial)).into_owned();
-                        s.lines.push(Line { text });
-                    } else {
-                        s.partial.push(b);
+                    s.bytes += n;
+                    if s.bytes > limit {
+                        // Stop reading: the writer gets EPIPE or SIGPIPE.
+                        s.overflow = true;
+                        s.eof = true;
+                        cvar.notify_all();
+                        return;
                     }
+                    for &b in &buf[..n] {
+                        if b == b'\n' {
+                            let text = String::from_utf8_lossy(&std::mem::take(&mut s.partial))
+                                .into_owned();
+                            s.lines.push(Line { text });
+                        } else {
+                            s.partial.push(b);
+                        }
+                    }
+                    cvar.notify_all();
                 }
-                cvar.notify_all();
-            }
-        });
+            })?;
+        Ok(())
     }
 
     /// Waits for line number `index`; `None` at end of stream or deadline.
@@ -189,7 +198,7 @@ impl std::fmt::Display for Exit {
 
 /// A running program of the student's, started by the checker.
 pub struct Proc {
-    pub pid: i32,
+    pub pid: Pid,
     pub name: String,
     pub started: Instant,
     stdin: Option<ChildStdin>,
@@ -277,7 +286,7 @@ impl Proc {
                     let _ = crate::cgroup::join(procs);
                 }
                 // A process group of its own, so one kill reaches them all.
-                nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
+                nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0))?;
                 // If the checker dies, so does the program.
                 nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
                 setrlimit(
@@ -308,13 +317,13 @@ impl Proc {
         stdout.spawn_reader(
             child.stdout.take().expect("piped stdout"),
             limits.output_bytes,
-        );
+        )?;
         stderr.spawn_reader(
             child.stderr.take().expect("piped stderr"),
             limits.output_bytes,
-        );
+        )?;
         Ok(Proc {
-            pid: child.id() as i32,
+            pid: Pid::of_child(&child),
             name: spec.name.to_string(),
             started: Instant::now(),
             stdin: child.stdin.take(),
@@ -374,13 +383,17 @@ impl Proc {
     /// then closes it, so that a program which reads slowly, or not at
     /// all, never blocks the checker. The thread gives up quietly when the
     /// program goes away.
-    pub fn feed_stdin(&mut self, bytes: Vec<u8>) {
+    pub fn feed_stdin(&mut self, bytes: Vec<u8>) -> Result<(), Failure> {
         if let Some(mut stdin) = self.stdin.take() {
-            std::thread::spawn(move || {
-                use std::io::Write;
-                let _ = stdin.write_all(&bytes);
-            });
+            std::thread::Builder::new()
+                .name("feed stdin".into())
+                .spawn(move || {
+                    use std::io::Write;
+                    let _ = stdin.write_all(&bytes);
+                })
+                .map_err(|e| Failure::internal(format!("starting a thread to write stdin: {e}")))?;
         }
+        Ok(())
     }
 
     /// Waits for the program itself to exit (its children may live on).
@@ -388,7 +401,7 @@ impl Proc {
         if let Some((exit, _)) = self.exit {
             return Ok(exit);
         }
-        let pid = Pid::from_raw(self.pid);
+        let pid = nix::unistd::Pid::from(self.pid);
         loop {
             match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::Exited(_, code)) => return Ok(self.record(Exit::Code(code))),

@@ -1,18 +1,19 @@
 //! Reading processes from `/proc`: who is a descendant of whom, in what
 //! state, blocked where, and holding which descriptors.
 
+use crate::pid::Pid;
 use std::fs;
 
 /// One line of `/proc/PID/stat`, the fields we use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stat {
-    pub pid: i32,
+    pub pid: Pid,
     pub comm: String,
     /// R running, S sleeping, D disk sleep, Z zombie, T stopped, t traced.
     pub state: char,
-    pub ppid: i32,
-    pub pgid: i32,
-    pub sid: i32,
+    pub ppid: Pid,
+    pub pgid: Pid,
+    pub sid: Pid,
 }
 
 impl Stat {
@@ -22,7 +23,7 @@ impl Stat {
 }
 
 /// Reads `/proc/PID/stat`; `None` once the process is gone.
-pub fn stat(pid: i32) -> Option<Stat> {
+pub fn stat(pid: Pid) -> Option<Stat> {
     let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     parse_stat(&text)
 }
@@ -51,7 +52,7 @@ fn parse_stat(text: &str) -> Option<Stat> {
 
 /// The CPU time `pid` has used so far, user and system, all its threads
 /// (fields utime and stime of `/proc/PID/stat`); `None` once it is gone.
-pub fn cpu_time(pid: i32) -> Option<std::time::Duration> {
+pub fn cpu_time(pid: Pid) -> Option<std::time::Duration> {
     let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let ticks = cpu_ticks(&text)?;
     // SAFETY: sysconf has no preconditions.
@@ -65,7 +66,7 @@ pub fn cpu_time(pid: i32) -> Option<std::time::Duration> {
 /// waited for one while runnable (`/proc/PID/schedstat`, in nanoseconds).
 /// A process that never sleeps spends nearly all its wall time in one or
 /// the other, however loaded the machine is.
-pub fn sched_times(pid: i32) -> Option<(std::time::Duration, std::time::Duration)> {
+pub fn sched_times(pid: Pid) -> Option<(std::time::Duration, std::time::Duration)> {
     let text = fs::read_to_string(format!("/proc/{pid}/schedstat")).ok()?;
     let mut words = text.split_whitespace();
     let ran: u64 = words.next()?.parse().ok()?;
@@ -88,7 +89,7 @@ fn cpu_ticks(text: &str) -> Option<u64> {
 }
 
 /// The direct children of `pid`, from every thread's `children` list.
-pub fn children(pid: i32) -> Vec<i32> {
+pub fn children(pid: Pid) -> Vec<Pid> {
     let mut found = Vec::new();
     let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
         return found;
@@ -98,7 +99,7 @@ pub fn children(pid: i32) -> Vec<i32> {
         if let Ok(text) = fs::read_to_string(path) {
             found.extend(
                 text.split_whitespace()
-                    .filter_map(|p| p.parse::<i32>().ok()),
+                    .filter_map(|p| p.parse::<Pid>().ok()),
             );
         }
     }
@@ -108,7 +109,7 @@ pub fn children(pid: i32) -> Vec<i32> {
 }
 
 /// Every descendant of `root` (not `root` itself), parents before children.
-pub fn descendants(root: i32) -> Vec<Stat> {
+pub fn descendants(root: Pid) -> Vec<Stat> {
     let mut out = Vec::new();
     let mut queue = children(root);
     let mut seen = std::collections::HashSet::new();
@@ -135,7 +136,7 @@ pub struct Blocked {
     pub running: bool,
 }
 
-pub fn blocked(pid: i32) -> Blocked {
+pub fn blocked(pid: Pid) -> Blocked {
     let wchan = fs::read_to_string(format!("/proc/{pid}/wchan"))
         .ok()
         .map(|w| w.trim().to_string())
@@ -162,14 +163,14 @@ pub fn blocked(pid: i32) -> Blocked {
 }
 
 /// What descriptor `fd` of `pid` refers to, e.g. `pipe:[1234]` or a path.
-pub fn fd_target(pid: i32, fd: i32) -> Option<String> {
+pub fn fd_target(pid: Pid, fd: i32) -> Option<String> {
     fs::read_link(format!("/proc/{pid}/fd/{fd}"))
         .ok()
         .map(|p| p.to_string_lossy().into_owned())
 }
 
 /// The access mode of a descriptor: 0 read, 1 write, 2 read and write.
-pub fn fd_access(pid: i32, fd: i32) -> Option<u32> {
+pub fn fd_access(pid: Pid, fd: i32) -> Option<u32> {
     let info = fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
     let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?;
     u32::from_str_radix(flags.trim(), 8).ok().map(|f| f & 0o3)
@@ -177,14 +178,14 @@ pub fn fd_access(pid: i32, fd: i32) -> Option<u32> {
 
 /// All the status flags of a descriptor (`flags:` in `/proc/PID/fdinfo/FD`,
 /// e.g. `O_NONBLOCK` is 0o4000).
-pub fn fd_flags(pid: i32, fd: i32) -> Option<u32> {
+pub fn fd_flags(pid: Pid, fd: i32) -> Option<u32> {
     let info = fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
     let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?;
     u32::from_str_radix(flags.trim(), 8).ok()
 }
 
 /// Every open descriptor of `pid`: (fd, target).
-pub fn fds(pid: i32) -> Vec<(i32, String)> {
+pub fn fds(pid: Pid) -> Vec<(i32, String)> {
     let Ok(dir) = fs::read_dir(format!("/proc/{pid}/fd")) else {
         return Vec::new();
     };
@@ -222,7 +223,7 @@ impl Mapping {
 }
 
 /// The memory mappings of `pid`, from `/proc/PID/maps`.
-pub fn mappings(pid: i32) -> Vec<Mapping> {
+pub fn mappings(pid: Pid) -> Vec<Mapping> {
     let Ok(text) = fs::read_to_string(format!("/proc/{pid}/maps")) else {
         return Vec::new();
     };
@@ -245,7 +246,7 @@ fn parse_mapping(line: &str) -> Option<Mapping> {
 
 /// Reads `len` bytes at `addr` in the memory of `pid` (a descendant of the
 /// checker), through `/proc/PID/mem`.
-pub fn read_memory(pid: i32, addr: u64, len: usize) -> std::io::Result<Vec<u8>> {
+pub fn read_memory(pid: Pid, addr: u64, len: usize) -> std::io::Result<Vec<u8>> {
     use std::os::unix::fs::FileExt;
     let file = fs::File::open(format!("/proc/{pid}/mem"))?;
     let mut buf = vec![0u8; len];
@@ -256,14 +257,14 @@ pub fn read_memory(pid: i32, addr: u64, len: usize) -> std::io::Result<Vec<u8>> 
 /// Whether descriptor `fd_a` of `pid_a` and `fd_b` of `pid_b` are the same
 /// open file description (one `open`, shared by `dup` or inherited over
 /// `fork`), by kcmp(2). `None` where the kernel does not say.
-pub fn same_open_file(pid_a: i32, fd_a: i32, pid_b: i32, fd_b: i32) -> Option<bool> {
+pub fn same_open_file(pid_a: Pid, fd_a: i32, pid_b: Pid, fd_b: i32) -> Option<bool> {
     const KCMP_FILE: libc::c_long = 0;
     // SAFETY: kcmp only compares kernel objects; it reads no memory of ours.
     let r = unsafe {
         libc::syscall(
             libc::SYS_kcmp,
-            pid_a as libc::c_long,
-            pid_b as libc::c_long,
+            libc::c_long::from(pid_a.as_raw()),
+            libc::c_long::from(pid_b.as_raw()),
             KCMP_FILE,
             fd_a as libc::c_long,
             fd_b as libc::c_long,
@@ -282,7 +283,7 @@ pub struct FileLockEntry {
     pub kind: String,
     pub write: bool,
     /// The owner (for a waiter, the process that waits). -1 for OFD locks.
-    pub pid: i32,
+    pub pid: Pid,
     pub inode: u64,
     /// First and last byte locked; `None` for "to the end of the file".
     pub start: u64,
@@ -346,7 +347,7 @@ mod tests {
     fn reads_memory_and_maps_of_a_process() {
         let value: u64 = 0x1234_5678_9abc_def0;
         let addr = &value as *const u64 as u64;
-        let me = std::process::id() as i32;
+        let me = Pid::this();
         assert!(mappings(me).iter().any(|m| m.contains(addr, 8)));
         let bytes = read_memory(me, addr, 8).unwrap();
         assert_eq!(bytes, value.to_ne_bytes());
@@ -355,18 +356,21 @@ mod tests {
     #[test]
     fn parses_stat_with_odd_command_names() {
         let s = parse_stat("42 (a (weird) name) S 7 42 7 0 -1 4194560 0").unwrap();
-        assert_eq!(s.pid, 42);
+        assert_eq!(s.pid, Pid::from_raw(42));
         assert_eq!(s.comm, "a (weird) name");
         assert_eq!(s.state, 'S');
-        assert_eq!((s.ppid, s.pgid, s.sid), (7, 42, 7));
+        assert_eq!(
+            (s.ppid, s.pgid, s.sid),
+            (Pid::from_raw(7), Pid::from_raw(42), Pid::from_raw(7))
+        );
     }
 
     #[test]
     fn reads_cpu_ticks() {
         let line = "42 (a b) S 1 42 42 0 -1 4194304 100 0 0 0 250 30 0 0 20 0 1 0";
         assert_eq!(cpu_ticks(line), Some(280));
-        assert!(cpu_time(std::process::id() as i32).is_some());
-        if let Some((ran, _)) = sched_times(std::process::id() as i32) {
+        assert!(cpu_time(Pid::this()).is_some());
+        if let Some((ran, _)) = sched_times(Pid::this()) {
             assert!(!ran.is_zero());
         }
     }
@@ -377,13 +381,13 @@ mod tests {
             .arg("5")
             .spawn()
             .unwrap();
-        let me = std::process::id() as i32;
+        let me = Pid::this();
         let found = descendants(me);
         assert!(
-            found.iter().any(|s| s.pid == child.id() as i32),
+            found.iter().any(|s| s.pid == Pid::of_child(&child)),
             "{found:?}"
         );
-        let s = stat(child.id() as i32).unwrap();
+        let s = stat(Pid::of_child(&child)).unwrap();
         assert_eq!(s.ppid, me);
         child.kill().unwrap();
         child.wait().unwrap();
@@ -393,7 +397,7 @@ mod tests {
         let held = parse_lock_line("2: FLOCK  ADVISORY  WRITE 12263 fe:00:10069403 0 EOF").unwrap();
         assert_eq!(
             (held.id, held.pid, held.inode, held.end),
-            (2, 12263, 10069403, None)
+            (2, Pid::from_raw(12263), 10069403, None)
         );
         assert!(!held.waiting && held.write && held.kind == "FLOCK");
         let waits = parse_lock_line("2: -> POSIX  ADVISORY  WRITE 12265 00:2e:77 1 1").unwrap();

@@ -52,18 +52,27 @@ pub fn run_scenario(lab: &Lab, scenario: &'static Scenario, bins: &Bins) -> Scen
 }
 
 fn run_in(sandbox: Sandbox, scenario: &'static Scenario, bins: &Bins) -> Option<Failure> {
-    let mut run = Run::new(bins, sandbox, scenario.limit, scenario.max_procs);
+    let mut run = match Run::new(bins, sandbox, scenario.limit, scenario.max_procs) {
+        Ok(run) => run,
+        Err(failure) => return Some(failure),
+    };
 
     // The watchdog: should the scenario function itself stay blocked past
     // its deadline, kill every process so that its reads return.
     let (done, wait_done) = mpsc::channel::<()>();
     let watchdog_at = run.deadline + GRACE;
-    let watchdog = std::thread::spawn(move || {
-        let wait = watchdog_at.saturating_duration_since(Instant::now());
-        if wait_done.recv_timeout(wait).is_err() {
-            sandbox::kill_all_descendants(Duration::from_secs(2));
-        }
-    });
+    let watchdog = std::thread::Builder::new()
+        .name("watchdog".into())
+        .spawn(move || {
+            let wait = watchdog_at.saturating_duration_since(Instant::now());
+            if wait_done.recv_timeout(wait).is_err() {
+                sandbox::kill_all_descendants(Duration::from_secs(2));
+            }
+        });
+    let watchdog = match watchdog {
+        Ok(watchdog) => watchdog,
+        Err(e) => return Some(Failure::internal(format!("starting the watchdog: {e}"))),
+    };
 
     let outcome = (scenario.run)(&mut run);
     let _ = done.send(());

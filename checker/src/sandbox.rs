@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::pid::Pid;
 use anyhow::{Context, Result};
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::Pid;
 
 use crate::cgroup::PidsCgroup;
 use crate::procfs;
@@ -35,20 +35,23 @@ pub fn clean_up_on_interrupt() -> Result<()> {
         set.add(sig);
     }
     set.thread_block().context("blocking SIGINT and SIGTERM")?;
-    std::thread::spawn(move || {
-        if let Ok(sig) = set.wait() {
-            kill_all_descendants(Duration::from_secs(2));
-            eprintln!("\ninterrupted: every process the checker started is stopped");
-            // The shell's convention: 128 + the signal's number.
-            std::process::exit(128 + sig as i32);
-        }
-    });
+    std::thread::Builder::new()
+        .name("interrupt".into())
+        .spawn(move || {
+            if let Ok(sig) = set.wait() {
+                kill_all_descendants(Duration::from_secs(2));
+                eprintln!("\ninterrupted: every process the checker started is stopped");
+                // The shell's convention: 128 + the signal's number.
+                std::process::exit(128 + sig as i32);
+            }
+        })
+        .context("starting the thread that waits for SIGINT and SIGTERM")?;
     Ok(())
 }
 
 /// This checker's pid.
-pub fn checker_pid() -> i32 {
-    std::process::id() as i32
+pub fn checker_pid() -> Pid {
+    Pid::this()
 }
 
 /// The directories where Linux shows named IPC objects as files.
@@ -134,28 +137,28 @@ fn remove_tree(path: &Path) -> std::io::Result<()> {
 /// Kills and reaps every descendant of the checker (alive, stopped, or
 /// escaped into its own session), until none is left or `patience` runs
 /// out. Returns the pids that could not be removed.
-pub fn kill_all_descendants(patience: Duration) -> Vec<i32> {
+pub fn kill_all_descendants(patience: Duration) -> Vec<Pid> {
     let me = checker_pid();
-    let my_group = nix::unistd::getpgrp().as_raw();
+    let my_group = Pid::from(nix::unistd::getpgrp());
     let until = Instant::now() + patience;
     loop {
         let left = procfs::descendants(me);
         // Whole process groups first: the kernel delivers a group kill
         // atomically with respect to fork, so a fork bomb that stays in its
         // group dies at once, children being forked included.
-        let mut groups: Vec<i32> = left
+        let mut groups: Vec<Pid> = left
             .iter()
             .map(|s| s.pgid)
-            .filter(|&g| g > 1 && g != my_group)
+            .filter(|&g| g.as_raw() > 1 && g != my_group)
             .collect();
         groups.sort_unstable();
         groups.dedup();
         for group in groups {
-            let _ = nix::sys::signal::killpg(Pid::from_raw(group), Signal::SIGKILL);
+            let _ = nix::sys::signal::killpg(group.into(), Signal::SIGKILL);
         }
         // Then every process one by one, for those that left their group.
         for s in left.iter().filter(|s| !s.is_zombie()) {
-            let _ = kill(Pid::from_raw(s.pid), Signal::SIGKILL);
+            let _ = kill(nix::unistd::Pid::from(s.pid), Signal::SIGKILL);
         }
         reap_zombies();
         if left.is_empty() {

@@ -3,6 +3,7 @@
 //! the function that plays the other end; [`Run`] is what that function
 //! gets to work with.
 
+use crate::pid::Pid;
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::path::PathBuf;
@@ -185,7 +186,7 @@ impl Failure {
 
 /// A program a scenario started, as the runner sees it afterwards.
 pub struct Spawned {
-    pub pid: i32,
+    pub pid: Pid,
     pub name: String,
     pub stdout: Capture,
     pub stderr: Capture,
@@ -227,22 +228,29 @@ pub struct Run<'a> {
 const LOOK_EVERY: Duration = Duration::from_millis(100);
 
 impl<'a> Run<'a> {
-    pub fn new(bins: &'a Bins, sandbox: Sandbox, limit: Duration, max_procs: usize) -> Run<'a> {
+    pub fn new(
+        bins: &'a Bins,
+        sandbox: Sandbox,
+        limit: Duration,
+        max_procs: usize,
+    ) -> Result<Run<'a>, Failure> {
+        let monitor = Monitor::start(max_procs)
+            .map_err(|e| Failure::internal(format!("starting the process monitor: {e}")))?;
         let started = Instant::now();
-        Run {
+        Ok(Run {
             bins,
             sandbox,
             deadline: started + limit,
             limit,
             rng: StdRng::from_os_rng(),
-            monitor: Monitor::start(max_procs),
+            monitor,
             limits: Limits {
                 processes: max_procs,
                 ..Limits::default()
             },
             spawned: Vec::new(),
             activity: Activity::default(),
-        }
+        })
     }
 
     /// Starts one of the lab's programs with `args`, in the scenario's
@@ -399,11 +407,11 @@ impl<'a> Run<'a> {
         let checker = crate::sandbox::checker_pid();
         match self.spawned.as_slice() {
             [] | [_] => {
-                let program = self.spawned.first().map(|s| s.pid).unwrap_or(0);
+                let program = self.spawned.first().map_or(Pid::from_raw(0), |s| s.pid);
                 diagnose::hang_report(program, checker)
             }
             many => {
-                let programs: Vec<(i32, &str)> =
+                let programs: Vec<(Pid, &str)> =
                     many.iter().map(|s| (s.pid, s.name.as_str())).collect();
                 diagnose::hang_report_among(&programs, checker)
             }
@@ -479,9 +487,9 @@ impl<'a> Run<'a> {
 
     /// Stops `pid` where it is (SIGSTOP): the "stop it here" gate that
     /// provokes a race on purpose. [`Run::resume`] lets it go on.
-    pub fn stop(&self, pid: i32) {
+    pub fn stop(&self, pid: Pid) {
         let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
+            nix::unistd::Pid::from(pid),
             nix::sys::signal::Signal::SIGSTOP,
         );
         // Stopped for real before the checker goes on.
@@ -492,9 +500,9 @@ impl<'a> Run<'a> {
     }
 
     /// Lets a process stopped by [`Run::stop`] go on (SIGCONT).
-    pub fn resume(&self, pid: i32) {
+    pub fn resume(&self, pid: Pid) {
         let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
+            nix::unistd::Pid::from(pid),
             nix::sys::signal::Signal::SIGCONT,
         );
         self.activity.touch();
@@ -503,7 +511,7 @@ impl<'a> Run<'a> {
     /// Waits until `pid` sleeps in a system call that only another process
     /// can end (a read, a wait, a lock...). `false` if it does not within
     /// `within`.
-    pub fn until_blocked(&self, pid: i32, within: Duration) -> bool {
+    pub fn until_blocked(&self, pid: Pid, within: Duration) -> bool {
         self.poll(within, || {
             let s = crate::procfs::stat(pid)?;
             let b = crate::procfs::blocked(pid);
@@ -518,7 +526,7 @@ impl<'a> Run<'a> {
     /// `waiting_for` says what it waits for ("its children", "the lock").
     pub fn expect_asleep(
         &self,
-        pid: i32,
+        pid: Pid,
         window: Duration,
         who: &str,
         waiting_for: &str,

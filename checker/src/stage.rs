@@ -26,9 +26,22 @@ pub fn course_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Which kind of tree a [`Tree`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TreeKind {
+    /// The course's own `labs/`: the student's working copy, whose
+    /// progress is recorded.
+    Labs,
+    /// The course's `solutions/`.
+    Solutions,
+    /// Another checkout of the course: a submission, which may lack a lab.
+    Checkout,
+}
+
 /// A tree of lab crates to check.
 #[derive(Debug, Clone)]
 pub struct Tree {
+    pub kind: TreeKind,
     /// How reports name it: `labs`, `solutions`, or the path given.
     pub label: String,
     /// The directory holding the `NN-slug` crates.
@@ -43,6 +56,7 @@ impl Tree {
     /// The student's working copy: the course's own `labs/`.
     pub fn labs() -> Tree {
         Tree {
+            kind: TreeKind::Labs,
             label: "labs".into(),
             labs_dir: course_root().join("labs"),
             layout: "labs",
@@ -53,6 +67,7 @@ impl Tree {
     /// The reference solutions.
     pub fn solutions() -> Tree {
         Tree {
+            kind: TreeKind::Solutions,
             label: "solutions".into(),
             labs_dir: course_root().join("solutions"),
             layout: "solutions",
@@ -74,6 +89,7 @@ impl Tree {
         }
         let key = format!("tree-{:016x}", fnv1a(dir.to_string_lossy().as_bytes()));
         Ok(Tree {
+            kind: TreeKind::Checkout,
             label: dir.display().to_string(),
             labs_dir,
             layout: "labs",

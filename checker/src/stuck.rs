@@ -11,6 +11,7 @@
 //! limit. A process asleep with a time-out (`nanosleep`, `poll` with a
 //! time-out, `sem_timedwait`) is never stuck: it will wake by itself.
 
+use crate::pid::Pid;
 use std::collections::BTreeMap;
 use std::fs;
 use std::sync::Arc;
@@ -52,12 +53,12 @@ struct Task {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 struct Snapshot {
     /// Per process: its threads, CPU ticks, and bytes read and written.
-    procs: BTreeMap<i32, (Vec<Task>, u64, u64, u64)>,
+    procs: BTreeMap<Pid, (Vec<Task>, u64, u64, u64)>,
     activity: u64,
 }
 
 impl Snapshot {
-    fn take(root: i32, activity: &Activity) -> Snapshot {
+    fn take(root: Pid, activity: &Activity) -> Snapshot {
         let mut procs = BTreeMap::new();
         for p in procfs::descendants(root) {
             let tasks = tasks(p.pid);
@@ -122,7 +123,7 @@ pub fn waits_without_timeout(nr: i64, args: &[u64; 6]) -> bool {
     }
 }
 
-fn tasks(pid: i32) -> Vec<Task> {
+fn tasks(pid: Pid) -> Vec<Task> {
     let Ok(dir) = fs::read_dir(format!("/proc/{pid}/task")) else {
         return Vec::new();
     };
@@ -162,11 +163,11 @@ fn parse_syscall(raw: &str) -> Option<(i64, [u64; 6])> {
     Some((nr, args))
 }
 
-fn cpu_ticks(pid: i32) -> u64 {
+fn cpu_ticks(pid: Pid) -> u64 {
     procfs::cpu_time(pid).map_or(0, |d| d.as_micros() as u64)
 }
 
-fn io_counts(pid: i32) -> (u64, u64) {
+fn io_counts(pid: Pid) -> (u64, u64) {
     let text = fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
     let field = |key: &str| {
         text.lines()
@@ -179,14 +180,14 @@ fn io_counts(pid: i32) -> (u64, u64) {
 
 /// Watches the processes under `root` between the checker's looks.
 pub struct Watch {
-    root: i32,
+    root: Pid,
     activity: Activity,
     last: Snapshot,
     since: Instant,
 }
 
 impl Watch {
-    pub fn new(root: i32, activity: Activity) -> Watch {
+    pub fn new(root: Pid, activity: Activity) -> Watch {
         let last = Snapshot::take(root, &activity);
         Watch {
             root,

@@ -1,6 +1,7 @@
 //! A process's CPU use over a stretch of time, from `/proc`: what tells a
 //! program that sleeps while it waits from one that spins.
 
+use crate::pid::Pid;
 use std::time::{Duration, Instant};
 
 use crate::procfs;
@@ -20,7 +21,7 @@ pub struct Usage {
 }
 
 impl Usage {
-    pub fn of(pid: i32) -> Usage {
+    pub fn of(pid: Pid) -> Usage {
         Usage {
             at: Instant::now(),
             wall: Duration::ZERO,

@@ -80,7 +80,7 @@ pub fn run(tree: &Tree, messages: Option<usize>, out: Option<&Path>) -> Result<V
 fn draw(csv: &Path) -> Result<()> {
     let text =
         std::fs::read_to_string(csv).with_context(|| format!("reading {}", csv.display()))?;
-    let (bars, small, large) = labs::showdown::bars(&text)
+    let (bars, small, large) = crate::chart::bars(&text)
         .map_err(|e| anyhow::anyhow!("{}: not the harness's CSV: {e}", csv.display()))?;
     // Beside the CSV, never over it (`--out results.svg`).
     let mut svg = csv.with_extension("svg");

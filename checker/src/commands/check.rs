@@ -7,10 +7,10 @@ use anyhow::{Context, Result};
 use super::{Verdict, note, stderr_color};
 use crate::compile::{self, Built};
 use crate::labs::{self, Lab};
-use crate::report::{self, Format, LabResult};
+use crate::report::{self, Format, LabResult, Report};
 use crate::runner;
 use crate::scenario::Kind;
-use crate::stage::{self, Tree};
+use crate::stage::{self, Tree, TreeKind};
 
 pub fn run(
     names: &[String],
@@ -44,7 +44,7 @@ pub fn run(
             scenario,
             format == Format::Text && stderr_color(),
         )?;
-        if tree.key == "labs" {
+        if tree.kind == TreeKind::Labs {
             crate::progress::record(&result);
         }
         results.push(result);
@@ -61,7 +61,7 @@ pub fn check_lab(
     only: Option<&str>,
     color: bool,
 ) -> Result<LabResult> {
-    if tree.key != "labs" && tree.key != "solutions" && !tree.labs_dir.join(lab.dir()).is_dir() {
+    if tree.kind == TreeKind::Checkout && !tree.labs_dir.join(lab.dir()).is_dir() {
         // A submission without this lab: zero for it, and grading goes on.
         let missing = format!("this submission has no labs/{} directory", lab.dir());
         return Ok(LabResult::not_built(lab, &tree.label, missing, only));
@@ -151,18 +151,15 @@ mod timing {
 }
 
 pub fn print(results: &[LabResult], format: Format) -> Result<()> {
+    let report = Report::of(results);
     let mut out = anstream::stdout();
     match format {
-        Format::Text => report::text(&mut out, results)?,
-        Format::Json => writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&report::json(results))?
-        )?,
+        Format::Text => report::text(&mut out, &report)?,
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report.to_json())?)?,
         Format::Gradescope => writeln!(
             out,
             "{}",
-            serde_json::to_string_pretty(&report::gradescope(results))?
+            serde_json::to_string_pretty(&report::gradescope(&report))?
         )?,
     }
     out.flush().context("writing the report")

@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 
 use super::Verdict;
 use crate::labs;
+use crate::report::{self, Report};
 use crate::stage::course_root;
 
 /// How submissions are kept apart while they run at the same time.
@@ -82,8 +83,8 @@ struct Job {
 
 struct Graded {
     student: String,
-    /// The checker's JSON report, when it produced one.
-    report: Option<Value>,
+    /// The checker's report, when it produced one.
+    report: Option<Report>,
     error: Option<String>,
     seconds: f64,
 }
@@ -146,30 +147,35 @@ pub fn run(dir: &Path, jobs: usize, out: &Path, sandbox: bool) -> Result<Verdict
     let workers: Vec<_> = (0..jobs)
         .map(|slot| {
             let (queue, results, exe) = (queue.clone(), results.clone(), exe.clone());
-            std::thread::spawn(move || {
-                loop {
-                    let Some(job) = queue.lock().unwrap().pop_front() else {
-                        return;
-                    };
-                    let graded = grade_one(&job, slot, isolation, &exe.0);
-                    let mut done = results.lock().unwrap();
-                    done.push(graded);
-                    let g = done.last().unwrap();
-                    let score = match (&g.report, &g.error) {
-                        (Some(r), None) => format!("{}/{}", r["score"], r["max_score"]),
-                        (_, Some(e)) => format!("not graded: {}", e.lines().next().unwrap_or("")),
-                        _ => "?".into(),
-                    };
-                    eprintln!(
-                        "[{}/{total}] {} {score} ({:.1} s)",
-                        done.len(),
-                        g.student,
-                        g.seconds
-                    );
-                }
-            })
+            std::thread::Builder::new()
+                .name("grade".into())
+                .spawn(move || {
+                    loop {
+                        let Some(job) = queue.lock().unwrap().pop_front() else {
+                            return;
+                        };
+                        let graded = grade_one(&job, slot, isolation, &exe.0);
+                        let mut done = results.lock().unwrap();
+                        done.push(graded);
+                        let g = done.last().unwrap();
+                        let score = match (&g.report, &g.error) {
+                            (Some(r), None) => format!("{}/{}", r.score(), r.max_score()),
+                            (_, Some(e)) => {
+                                format!("not graded: {}", e.lines().next().unwrap_or(""))
+                            }
+                            _ => "?".into(),
+                        };
+                        eprintln!(
+                            "[{}/{total}] {} {score} ({:.1} s)",
+                            done.len(),
+                            g.student,
+                            g.seconds
+                        );
+                    }
+                })
         })
-        .collect();
+        .collect::<Result<_, _>>()
+        .context("starting a thread to grade submissions")?;
     for w in workers {
         let _ = w.join();
     }
@@ -179,8 +185,8 @@ pub fn run(dir: &Path, jobs: usize, out: &Path, sandbox: bool) -> Result<Verdict
     for g in &results {
         let report = g
             .report
-            .clone()
-            .unwrap_or_else(|| json!({"error": g.error}));
+            .as_ref()
+            .map_or_else(|| json!({"error": g.error}), Report::to_json);
         std::fs::write(
             out.join(format!("{}.json", g.student)),
             serde_json::to_string_pretty(&report)?,
@@ -228,7 +234,7 @@ fn grade_one(job: &Job, slot: usize, isolation: Isolation, exe: &Path) -> Graded
     // checker idle while the other finished.
     let queue: Mutex<VecDeque<String>> =
         Mutex::new(labs::ALL.iter().map(|l| l.number.to_string()).collect());
-    let results: Vec<Result<Value, String>> = std::thread::scope(|scope| {
+    let results: Vec<Result<Report, String>> = std::thread::scope(|scope| {
         let running: Vec<_> = (0..2)
             .map(|_| {
                 let queue = &queue;
@@ -259,24 +265,13 @@ fn grade_one(job: &Job, slot: usize, isolation: Isolation, exe: &Path) -> Graded
             })
             .collect()
     });
-    let mut merged = json!({ "score": 0, "max_score": 0, "labs": [] });
+    let mut merged = Report::default();
     for result in results {
         match result {
-            Ok(report) => {
-                for key in ["score", "max_score"] {
-                    merged[key] = json!(
-                        merged[key].as_u64().unwrap_or(0) + report[key].as_u64().unwrap_or(0)
-                    );
-                }
-                let labs = merged["labs"].as_array_mut().expect("an array");
-                labs.extend(report["labs"].as_array().cloned().unwrap_or_default());
-            }
+            Ok(report) => merged.merge(report),
             Err(e) => return finish(None, Some(e)),
         }
     }
-    let mut labs = merged["labs"].as_array().cloned().unwrap_or_default();
-    labs.sort_by_key(|l| l["id"].as_str().unwrap_or("").to_string());
-    merged["labs"] = json!(labs);
     finish(Some(merged), None)
 }
 
@@ -288,7 +283,7 @@ fn run_checker(
     isolation: Isolation,
     exe: &Path,
     labs: &[String],
-) -> Result<Value, String> {
+) -> Result<Report, String> {
     let exe = exe.to_path_buf();
     let began = Instant::now();
     let mut cmd = match isolation {
@@ -331,23 +326,38 @@ fn run_checker(
     };
     let mut stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
-    let out_reader = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = stdout.read_to_end(&mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
+    let out_reader = std::thread::Builder::new()
+        .name("grade stdout".into())
+        .spawn(move || {
+            let mut s = Vec::new();
+            let _ = stdout.read_to_end(&mut s);
+            s
+        });
+    let err_reader = std::thread::Builder::new()
+        .name("grade stderr".into())
+        .spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+    let (out_reader, err_reader) = match (out_reader, err_reader) {
+        (Ok(out), Ok(err)) => (out, err),
+        (Err(e), _) | (_, Err(e)) => {
+            let pgid = crate::pid::Pid::of_child(&child).into();
+            let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+            let _ = child.wait();
+            return Err(format!(
+                "cannot start a thread to read the checker's output: {e}"
+            ));
+        }
+    };
     let deadline = began + budget();
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Some(status),
             Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
             _ => {
-                let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
+                let pgid = crate::pid::Pid::of_child(&child).into();
                 let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
                 let _ = child.wait();
                 break None;
@@ -362,8 +372,11 @@ fn run_checker(
             budget().as_secs()
         ));
     };
-    match serde_json::from_slice::<Value>(&stdout) {
-        Ok(report) if status.code() != Some(2) => Ok(report),
+    let report = serde_json::from_slice::<Value>(&stdout)
+        .ok()
+        .and_then(|v| Report::from_json(&v).ok());
+    match report {
+        Some(report) if status.code() != Some(2) => Ok(report),
         _ => {
             let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
             let last = lines.last().copied().unwrap_or("no message");
@@ -381,16 +394,10 @@ fn lab_ids() -> Vec<String> {
 }
 
 /// Per lab: the score, or None when the report lacks the lab.
-fn scores(report: &Option<Value>) -> Vec<Option<u64>> {
+fn scores(report: Option<&Report>) -> Vec<Option<u64>> {
     lab_ids()
         .iter()
-        .map(|id| {
-            report.as_ref()?["labs"]
-                .as_array()?
-                .iter()
-                .find(|l| l["id"] == id.as_str())?["score"]
-                .as_u64()
-        })
+        .map(|id| report?.lab(id).map(|l| u64::from(l.score())))
         .collect()
 }
 
@@ -400,7 +407,7 @@ fn write_summary(out: &Path, results: &[Graded], isolation: Isolation) -> Result
     let max: u32 = labs::ALL.iter().map(|l| l.max_score()).sum();
     let mut rows = Vec::new();
     for g in results {
-        let s = scores(&g.report);
+        let s = scores(g.report.as_ref());
         let total: u64 = s.iter().flatten().sum();
         let cells: Vec<String> = s
             .iter()
@@ -445,41 +452,20 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+/// The student's name, why it was not graded if it was not, and the
+/// report as `cargo lab check` prints it, without colours.
 fn text_report(g: &Graded) -> String {
     let mut out = format!("{}\n", g.student);
     if let Some(e) = &g.error {
         out.push_str(&format!("not graded: {e}\n"));
     }
-    let Some(report) = &g.report else { return out };
-    for lab in report["labs"].as_array().into_iter().flatten() {
-        out.push_str(&format!(
-            "\nlab {}: {}/{}\n",
-            lab["id"].as_str().unwrap_or("?"),
-            lab["score"],
-            lab["max_score"]
-        ));
-        if let Some(e) = lab["build_error"].as_str() {
-            out.push_str(&format!("did not compile:\n{e}\n"));
-        }
-        for s in lab["scenarios"].as_array().into_iter().flatten() {
-            let mark = if s["passed"] == true { "PASS" } else { "FAIL" };
-            out.push_str(&format!(
-                "  {mark} {} {}/{}\n",
-                s["name"].as_str().unwrap_or("?"),
-                s["score"],
-                s["max_score"]
-            ));
-            if let Some(m) = s["message"].as_str().filter(|m| !m.is_empty()) {
-                for line in m.lines() {
-                    out.push_str(&format!("       {line}\n"));
-                }
-            }
-        }
+    if let Some(r) = &g.report {
+        let mut text = anstream::StripStream::new(Vec::new());
+        out.push('\n');
+        // Writing to memory cannot fail.
+        let _ = report::text(&mut text, r);
+        out.push_str(&String::from_utf8_lossy(&text.into_inner()));
     }
-    out.push_str(&format!(
-        "\ntotal {}/{}\n",
-        report["score"], report["max_score"]
-    ));
     out
 }
 
@@ -499,7 +485,7 @@ fn print_table(results: &[Graded]) -> Result<()> {
     writeln!(out, "  total")?;
     for g in results {
         write!(out, "{:width$}", g.student)?;
-        let s = scores(&g.report);
+        let s = scores(g.report.as_ref());
         for v in &s {
             write!(
                 out,

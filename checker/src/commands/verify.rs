@@ -6,7 +6,7 @@
 use std::io::Write;
 
 use anstyle::{AnsiColor, Style};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::path::Path;
 
 use super::Verdict;
@@ -262,36 +262,40 @@ fn run_in_parallel(labs: &[&'static Lab], jobs: usize, starters: Option<&Path>) 
                 ids.clone(),
                 starters.clone(),
             );
-            std::thread::spawn(move || {
-                loop {
-                    let i = {
-                        let mut n = next.lock().unwrap();
-                        if *n >= ids.len() {
-                            return;
-                        }
-                        *n += 1;
-                        *n - 1
-                    };
-                    let output = Command::new(&exe)
-                        .args(["verify", &ids[i]])
-                        .args(&starters)
-                        // Bars of labs building side by side would draw over each other.
-                        .env("LAB_NO_PROGRESS", "1")
-                        .stdin(Stdio::null())
-                        .stderr(Stdio::inherit())
-                        .output();
-                    let report = match output {
-                        Ok(o) => (o.status.success(), o.stdout),
-                        Err(e) => (
-                            false,
-                            format!("FAIL {}: cannot run the checker: {e}\n", ids[i]).into_bytes(),
-                        ),
-                    };
-                    reports.lock().unwrap()[i] = Some(report);
-                }
-            })
+            std::thread::Builder::new()
+                .name("verify".into())
+                .spawn(move || {
+                    loop {
+                        let i = {
+                            let mut n = next.lock().unwrap();
+                            if *n >= ids.len() {
+                                return;
+                            }
+                            *n += 1;
+                            *n - 1
+                        };
+                        let output = Command::new(&exe)
+                            .args(["verify", &ids[i]])
+                            .args(&starters)
+                            // Bars of labs building side by side would draw over each other.
+                            .env("LAB_NO_PROGRESS", "1")
+                            .stdin(Stdio::null())
+                            .stderr(Stdio::inherit())
+                            .output();
+                        let report = match output {
+                            Ok(o) => (o.status.success(), o.stdout),
+                            Err(e) => (
+                                false,
+                                format!("FAIL {}: cannot run the checker: {e}\n", ids[i])
+                                    .into_bytes(),
+                            ),
+                        };
+                        reports.lock().unwrap()[i] = Some(report);
+                    }
+                })
         })
-        .collect();
+        .collect::<Result<_, _>>()
+        .context("starting a thread to verify labs")?;
     for w in workers {
         let _ = w.join();
     }

@@ -11,7 +11,7 @@ use super::check::{check_lab, print};
 use super::{Verdict, stderr_color};
 use crate::labs;
 use crate::report::{Format, LabResult};
-use crate::stage::Tree;
+use crate::stage::{Tree, TreeKind};
 
 pub fn run(name: &str, tree: &Tree) -> Result<Verdict> {
     let lab = labs::find(name)?;
@@ -40,7 +40,7 @@ pub fn run(name: &str, tree: &Tree) -> Result<Verdict> {
         eprintln!("Watching {} for changes; Ctrl-C to stop.", dir.display());
         let began = Instant::now();
         let result = check_lab(tree, lab, None, stderr_color())?;
-        if tree.key == "labs" {
+        if tree.kind == TreeKind::Labs {
             crate::progress::record(&result);
         }
         print(std::slice::from_ref(&result), Format::Text)?;
@@ -73,8 +73,9 @@ fn clock() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as libc::time_t)
         .unwrap_or(0);
-    // SAFETY: localtime_r fills the `tm` it is given, and reads `now`.
+    // SAFETY: `tm` is plain data, for which all zeroes is a valid value.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: localtime_r fills the `tm` it is given, and reads `now`.
     if unsafe { libc::localtime_r(&now, &mut tm) }.is_null() {
         return "--:--:--".into();
     }

@@ -2,6 +2,7 @@
 //! behind "the parent waits in wait4", "the server is blocked reading its
 //! own self-pipe", "the philosopher waits in flock".
 
+use crate::pid::Pid;
 use std::time::Duration;
 
 use crate::diagnose::syscall_name;
@@ -9,7 +10,7 @@ use crate::procfs;
 use crate::scenario::Run;
 
 /// The system call `pid` sleeps in right now, if it sleeps in one.
-pub fn sleeping_in(pid: i32) -> Option<&'static str> {
+pub fn sleeping_in(pid: Pid) -> Option<&'static str> {
     let s = procfs::stat(pid)?;
     if s.state != 'S' && s.state != 'D' {
         return None;
@@ -23,7 +24,7 @@ pub fn sleeping_in(pid: i32) -> Option<&'static str> {
 
 /// Waits until `pid` sleeps in one of `calls` (e.g. `["wait4",
 /// "waitid"]`); `false` if it does not within `within`, or ends first.
-pub fn until_sleeping_in(run: &Run, pid: i32, calls: &[&str], within: Duration) -> bool {
+pub fn until_sleeping_in(run: &Run, pid: Pid, calls: &[&str], within: Duration) -> bool {
     run.poll(within, || {
         if ended(pid) {
             return Some(false);
@@ -34,7 +35,7 @@ pub fn until_sleeping_in(run: &Run, pid: i32, calls: &[&str], within: Duration) 
 }
 
 /// Whether `pid` is gone or a zombie.
-pub fn ended(pid: i32) -> bool {
+pub fn ended(pid: Pid) -> bool {
     procfs::stat(pid).is_none_or(|s| s.is_zombie())
 }
 
@@ -45,7 +46,7 @@ pub fn ended(pid: i32) -> bool {
 /// rare enough for a racy fixture to be caught every time.
 pub fn expect_asleep_twice(
     run: &Run,
-    pid: i32,
+    pid: Pid,
     who: &str,
     waiting_for: &str,
 ) -> crate::scenario::Outcome {
@@ -60,7 +61,7 @@ pub fn expect_asleep_twice(
 
 /// The descriptor (first argument) of the call `pid` sleeps in, with the
 /// call's name: `("read", 5)`.
-pub fn sleeping_in_with_fd(pid: i32) -> Option<(&'static str, i32)> {
+pub fn sleeping_in_with_fd(pid: Pid) -> Option<(&'static str, i32)> {
     let name = sleeping_in(pid)?;
     let (_, args) = procfs::blocked(pid).syscall?;
     Some((name, args[0] as i32))

@@ -13,6 +13,7 @@
 //! reached the gate (SO_PEERCRED), looks at the shared memory while that
 //! process is held in the middle of its copy, then lets it go.
 
+use crate::pid::Pid;
 use std::io::ErrorKind;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -26,9 +27,9 @@ pub struct Gate {
     listener: UnixListener,
     path: PathBuf,
     /// The processes held at the gate now, each by its connection.
-    held: Vec<(UnixStream, i32)>,
+    held: Vec<(UnixStream, Pid)>,
     /// Every process that ever reached the gate.
-    pub reached: Vec<i32>,
+    pub reached: Vec<Pid>,
 }
 
 impl Gate {
@@ -51,11 +52,11 @@ impl Gate {
 
     /// Takes in every process that arrived since the last look; returns
     /// the pids of those held now.
-    pub fn held(&mut self) -> Vec<i32> {
+    pub fn held(&mut self) -> Vec<Pid> {
         loop {
             match self.listener.accept() {
                 Ok((stream, _)) => {
-                    let pid = peer_pid(&stream).unwrap_or(-1);
+                    let pid = peer_pid(&stream).unwrap_or(Pid::from_raw(-1));
                     self.reached.push(pid);
                     self.held.push((stream, pid));
                 }
@@ -73,7 +74,7 @@ impl Gate {
         run: &Run,
         within: Duration,
         mut done: impl FnMut() -> bool,
-    ) -> Option<i32> {
+    ) -> Option<Pid> {
         run.poll(within, || {
             if let Some(&pid) = self.held().first() {
                 return Some(Some(pid));
@@ -85,9 +86,9 @@ impl Gate {
 
     /// Lets every held process but `keep` go on at once; returns the pids
     /// that were let through.
-    pub fn pass_all_but(&mut self, run: &Run, keep: i32) -> Vec<i32> {
+    pub fn pass_all_but(&mut self, run: &Run, keep: Pid) -> Vec<Pid> {
         self.held();
-        let passed: Vec<i32> = self
+        let passed: Vec<Pid> = self
             .held
             .iter()
             .map(|h| h.1)
@@ -118,7 +119,7 @@ impl Drop for Gate {
 }
 
 /// The pid of the process at the other end of a Unix socket.
-pub fn peer_pid(stream: &UnixStream) -> Option<i32> {
+pub fn peer_pid(stream: &UnixStream) -> Option<Pid> {
     let mut cred = libc::ucred {
         pid: 0,
         uid: 0,
@@ -135,5 +136,5 @@ pub fn peer_pid(stream: &UnixStream) -> Option<i32> {
             &mut len,
         )
     };
-    (r == 0).then_some(cred.pid)
+    (r == 0).then_some(Pid::from_raw(cred.pid))
 }

@@ -5,13 +5,14 @@
 //! pause between them, bursts, pieces cut anywhere). Also: how many bytes
 //! wait in a pipe, and how many write() calls a process has made.
 
+use crate::pid::Pid;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 
 /// Opens the pipe that descriptor `fd` of `pid` refers to, for writing
 /// (`write`) or reading: a new open file description of the same pipe,
 /// close-on-exec, that the checker holds on its own.
-pub fn join(pid: i32, fd: i32, write: bool) -> std::io::Result<File> {
+pub fn join(pid: Pid, fd: i32, write: bool) -> std::io::Result<File> {
     std::fs::OpenOptions::new()
         .read(!write)
         .write(write)
@@ -29,7 +30,7 @@ pub fn unread(pipe: &impl AsRawFd) -> Option<usize> {
 
 /// The write() calls (and their kin: writev, pwrite...) `pid` has made so
 /// far, from `syscw` in `/proc/PID/io`.
-pub fn write_calls(pid: i32) -> Option<u64> {
+pub fn write_calls(pid: Pid) -> Option<u64> {
     let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
     io.lines()
         .find_map(|l| l.strip_prefix("syscw:"))

@@ -19,6 +19,7 @@
 //! - texts with letters of two and three bytes, and what a wrong reply
 //!   tells about its cause ([`check_reply`]).
 
+use crate::pid::Pid;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -219,7 +220,7 @@ fn details(run: &Run) -> Vec<String> {
 }
 
 /// The system calls the threads of `pid` are blocked in, by name.
-fn blocked_in(pid: i32) -> Vec<&'static str> {
+fn blocked_in(pid: Pid) -> Vec<&'static str> {
     let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return Vec::new();
     };
@@ -234,12 +235,12 @@ fn blocked_in(pid: i32) -> Vec<&'static str> {
 
 /// The first `error: ...` line of `pid`'s stderr, quoted (waiting a
 /// moment for the rest of its output once it has exited).
-pub fn error_line(run: &Run, pid: i32) -> Option<String> {
+pub fn error_line(run: &Run, pid: Pid) -> Option<String> {
     stderr_line(run, pid, |l| l.starts_with("error"))
 }
 
 /// The first line of `pid`'s stderr that `pick` accepts, quoted.
-pub fn stderr_line(run: &Run, pid: i32, pick: impl Fn(&str) -> bool) -> Option<String> {
+pub fn stderr_line(run: &Run, pid: Pid, pick: impl Fn(&str) -> bool) -> Option<String> {
     let spawned = run.spawned.iter().find(|s| s.pid == pid)?;
     let text = spawned
         .stderr
@@ -383,7 +384,7 @@ pub fn in_two_writes(run: &mut Run, client: &mut dyn Client, text: &str) -> Outc
 /// transport holds them (the lab chooses).
 pub fn back_to_back(
     run: &mut Run,
-    server: i32,
+    server: Pid,
     client: &mut dyn Client,
     texts: &[String],
 ) -> Outcome {
@@ -443,7 +444,7 @@ pub fn poll_unless_stuck<T>(
 
 /// Waits (at most [`PATIENCE`]) until every thread of `pid` sleeps and
 /// it reads and writes nothing for 100 ms: it has done all it could.
-pub fn settle(run: &Run, pid: i32) {
+pub fn settle(run: &Run, pid: Pid) {
     let look = || {
         let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
         let asleep = std::fs::read_dir(format!("/proc/{pid}/task"))
@@ -470,7 +471,7 @@ pub fn settle(run: &Run, pid: i32) {
 }
 
 /// Watches `pid` for a while as it waits for `waiting_for`: it must sleep.
-pub fn idle_asleep(run: &Run, pid: i32, who: &str, waiting_for: &str) -> Outcome {
+pub fn idle_asleep(run: &Run, pid: Pid, who: &str, waiting_for: &str) -> Outcome {
     run.expect_asleep(pid, Duration::from_millis(500), who, waiting_for)
         .map_err(|f| {
             f.hint(format!(

@@ -11,6 +11,7 @@
 //! waiting for a CPU (a napping process woken late waits for one too) tells
 //! them apart as surely.
 
+use crate::pid::Pid;
 use std::time::{Duration, Instant};
 
 use crate::procfs;
@@ -44,7 +45,7 @@ impl Spent {
 
 /// Voluntary context switches of `pid` so far (a single-threaded
 /// program's: the lab programs have one thread).
-fn blocked_times(pid: i32) -> Option<u64> {
+fn blocked_times(pid: Pid) -> Option<u64> {
     switches_in(&format!("/proc/{pid}/status"))
 }
 
@@ -56,13 +57,13 @@ fn switches_in(status: &str) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-fn sample(pid: i32) -> Option<(Duration, u64)> {
+fn sample(pid: Pid) -> Option<(Duration, u64)> {
     Some((procfs::sched_times(pid)?.0, blocked_times(pid)?))
 }
 
 /// Watches `pids` for `window` (capped by the deadline); returns the first
 /// one still alive that ran and never slept, with how it spent the time.
-pub fn spinning(run: &Run, pids: &[i32], window: Duration) -> Option<(i32, Spent)> {
+pub fn spinning(run: &Run, pids: &[Pid], window: Duration) -> Option<(Pid, Spent)> {
     let start = Instant::now();
     let before: Vec<Option<(Duration, u64)>> = pids.iter().map(|&p| sample(p)).collect();
     run.pause(window);

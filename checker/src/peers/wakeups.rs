@@ -7,10 +7,11 @@
 //! yet it wakes hundreds or thousands of times a second for nothing: the
 //! count of wake-ups tells the two apart, on a loaded machine too.
 
+use crate::pid::Pid;
 use std::time::{Duration, Instant};
 
 /// Context switches (voluntary and not) of every thread of `pid` so far.
-pub fn switches(pid: i32) -> Option<u64> {
+pub fn switches(pid: Pid) -> Option<u64> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
     let mut total = 0;
     for task in tasks.flatten() {
@@ -37,7 +38,7 @@ pub struct Wakeups {
 }
 
 impl Wakeups {
-    pub fn of(pid: i32) -> Wakeups {
+    pub fn of(pid: Pid) -> Wakeups {
         Wakeups {
             at: Instant::now(),
             count: switches(pid),

@@ -65,10 +65,8 @@ impl SharedMutex {
     pub unsafe fn init(place: *mut SharedMutex) -> Result<()> {
         let mut attr = MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
         // SAFETY: initialises the attribute object we own.
-        check(
-            unsafe { libc::pthread_mutexattr_init(attr.as_mut_ptr()) },
-            "pthread_mutexattr_init",
-        )?;
+        let code = unsafe { libc::pthread_mutexattr_init(attr.as_mut_ptr()) };
+        check(code, "pthread_mutexattr_init")?;
         let attr = attr.as_mut_ptr();
         // SAFETY: `attr` is initialised; `place` is valid (our caller's
         // promise), and `raw_get` gives the mutex inside without a `&`.
@@ -114,10 +112,8 @@ impl SharedMutex {
                 // lock now; say it is usable again. (A half-done update
                 // would be ours to repair: ours are single stores.)
                 // SAFETY: we hold the mutex.
-                check(
-                    unsafe { libc::pthread_mutex_consistent(self.raw.get()) },
-                    "pthread_mutex_consistent",
-                )?;
+                let code = unsafe { libc::pthread_mutex_consistent(self.raw.get()) };
+                check(code, "pthread_mutex_consistent")?;
             }
             code => check(code, "pthread_mutex_lock")?,
         }

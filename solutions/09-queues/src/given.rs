@@ -135,6 +135,7 @@ pub struct Semaphore(UnsafeCell<libc::sem_t>);
 // SAFETY: a sem_t is made to be used by many threads and processes at
 // once; every operation on it goes through the sem_* calls.
 unsafe impl Sync for Semaphore {}
+// SAFETY: as above: a sem_t is not tied to the thread that made it.
 unsafe impl Send for Semaphore {}
 
 impl Semaphore {

@@ -14,6 +14,7 @@
 mod dinner;
 mod pairs;
 
+use crate::pid::Pid;
 use std::time::{Duration, Instant};
 
 use crate::diagnose;
@@ -292,12 +293,12 @@ fn drive(
         if actors.iter().all(|a| !a.live()) {
             return Ok(());
         }
-        let live: Vec<i32> = actors
+        let live: Vec<Pid> = actors
             .iter()
             .filter(|a| a.exit.is_none())
             .map(|a| a.p.pid)
             .collect();
-        let waiting: Vec<i32> = diagnose::lock_waits(&live)
+        let waiting: Vec<Pid> = diagnose::lock_waits(&live)
             .iter()
             .map(|w| w.waiter)
             .collect();
@@ -339,8 +340,8 @@ fn drive(
 
 /// The failure for a deadlock seen as it happens: who holds what and
 /// waits for what.
-fn deadlocked(actors: &[Actor], live: &[i32]) -> Failure {
-    let label = |pid: i32| {
+fn deadlocked(actors: &[Actor], live: &[Pid]) -> Failure {
+    let label = |pid: Pid| {
         actors
             .iter()
             .find(|a| a.p.pid == pid)
@@ -396,8 +397,8 @@ fn expect_done(actors: &mut [Actor]) -> Outcome {
 }
 
 /// The locks `pid` holds right now, by file name.
-fn held(pid: i32, actors: &[Actor]) -> Vec<String> {
-    let pids: Vec<i32> = actors.iter().map(|a| a.p.pid).collect();
+fn held(pid: Pid, actors: &[Actor]) -> Vec<String> {
+    let pids: Vec<Pid> = actors.iter().map(|a| a.p.pid).collect();
     diagnose::locks_held(pid, &pids)
 }
 

@@ -16,19 +16,19 @@ use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::pid::Pid;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, killpg};
 use nix::sys::stat::Mode;
-use nix::unistd::Pid;
 use rand::Rng;
 use rand::rngs::StdRng;
 
 use crate::labs::Lab;
 use crate::process::{Exit, Proc, Waited};
 use crate::procfs;
-use crate::scenario::{Failure, Fixture, Outcome, Run, Scenario, Variant, field_num};
+use crate::scenario::{Failure, Fixture, Outcome, Run, Scenario, Variant};
 
 mod peers;
 mod scenarios;

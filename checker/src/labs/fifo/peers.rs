@@ -302,7 +302,7 @@ pub(super) fn is_fifo(path: &Path) -> bool {
 }
 
 /// Whether process `pid` has the file at `path` open, for reading.
-pub(super) fn reads(pid: i32, path: &Path) -> bool {
+pub(super) fn reads(pid: Pid, path: &Path) -> bool {
     let target = path.display().to_string();
     procfs::fds(pid)
         .into_iter()
@@ -392,12 +392,12 @@ pub(super) fn clip(s: &str) -> String {
 // Starting the student's programs.
 
 /// Whether process `pid` has exited (or is a zombie).
-pub(super) fn has_exited(pid: i32) -> bool {
+pub(super) fn has_exited(pid: Pid) -> bool {
     procfs::stat(pid).is_none_or(|s| s.is_zombie())
 }
 
 /// The first `error: ...` line `name` wrote on stderr, quoted.
-pub(super) fn error_line(run: &Run, pid: i32) -> Option<String> {
+pub(super) fn error_line(run: &Run, pid: Pid) -> Option<String> {
     let spawned = run.spawned.iter().find(|s| s.pid == pid)?;
     let text = spawned.stderr.text();
     let line = text.lines().find(|l| l.starts_with("error:"))?;
@@ -442,7 +442,7 @@ pub(super) fn ready_line(run: &Run, proc: &mut Proc, what: &str) -> Result<Strin
 pub(super) fn start_server(run: &mut Run) -> Result<Proc, Failure> {
     let mut server = run.spawn("server", &[])?;
     let line = ready_line(run, &mut server, "the server's line `server pid=P ready`")?;
-    if field_num(&line, "pid") != Some(server.pid as i64) || !line.ends_with("ready") {
+    if Pid::field(&line, "pid") != Some(server.pid) || !line.ends_with("ready") {
         return Err(Failure::wrong(
             format!("`server pid={} ready`", server.pid),
             format!("`{line}`"),
@@ -506,13 +506,14 @@ pub(super) fn start_client(run: &mut Run) -> Result<(Proc, u32), Failure> {
 pub(super) fn start_client_any_fifo(run: &mut Run) -> Result<(Proc, u32), Failure> {
     let mut client = run.spawn("client", &[])?;
     let line = ready_line(run, &mut client, "the client's line `client pid=P ready`")?;
-    if field_num(&line, "pid") != Some(client.pid as i64) || !line.ends_with("ready") {
+    if Pid::field(&line, "pid") != Some(client.pid) || !line.ends_with("ready") {
         return Err(Failure::wrong(
             format!("`client pid={} ready`", client.pid),
             format!("`{line}`"),
         ));
     }
-    let pid = client.pid as u32;
+    // The client names its reply FIFO after its pid, a positive number.
+    let pid = client.pid.as_raw().unsigned_abs();
     Ok((client, pid))
 }
 

@@ -109,13 +109,13 @@ pub(super) fn client_asks_server(run: &mut Run) -> Outcome {
 }
 
 /// Why a program is slow, from where it is right now.
-pub(super) fn sleeping(pid: i32) -> Option<&'static str> {
+pub(super) fn sleeping(pid: Pid) -> Option<&'static str> {
     let b = procfs::blocked(pid);
     let (nr, _) = b.syscall?;
     crate::diagnose::syscall_name(nr).filter(|n| matches!(*n, "nanosleep" | "clock_nanosleep"))
 }
 
-pub(super) fn too_slow(done: usize, took: Duration, who: &str, pid: i32) -> Failure {
+pub(super) fn too_slow(done: usize, took: Duration, who: &str, pid: Pid) -> Failure {
     let f = Failure::wrong(
         format!(
             "{ROUND_TRIPS} round trips in under {} ms (a correct {who} needs about 20 ms)",
@@ -279,11 +279,11 @@ pub(super) fn stale_fifo(run: &mut Run) -> Outcome {
 }
 
 /// Resumes a stopped process group when dropped, whatever happened.
-pub(super) struct Stopped(i32);
+pub(super) struct Stopped(Pid);
 
 impl Drop for Stopped {
     fn drop(&mut self) {
-        let _ = killpg(Pid::from_raw(self.0), Signal::SIGCONT);
+        let _ = killpg(nix::unistd::Pid::from(self.0), Signal::SIGCONT);
     }
 }
 
@@ -307,7 +307,7 @@ pub(super) fn concurrent_clients(run: &mut Run) -> Outcome {
         })
         .collect();
     {
-        killpg(Pid::from_raw(server.pid), Signal::SIGSTOP)
+        killpg(nix::unistd::Pid::from(server.pid), Signal::SIGSTOP)
             .map_err(|e| Failure::internal(format!("SIGSTOP: {e}")))?;
         let _resume = Stopped(server.pid);
         let stopped = run.poll(Duration::from_secs(2), || {
@@ -371,18 +371,23 @@ pub(super) fn concurrent_clients(run: &mut Run) -> Outcome {
     let handles: Vec<_> = plans
         .into_iter()
         .map(|(mut c, texts)| {
-            std::thread::spawn(move || -> Result<(), (Stuck, String, Option<String>)> {
-                for text in texts {
-                    match c.ask(&text, deadline) {
-                        Ok(reply) if reply == reverse(&text) => {}
-                        Ok(reply) => return Err((Stuck::Broken(String::new()), text, Some(reply))),
-                        Err(s) => return Err((s, text, None)),
+            std::thread::Builder::new().name("client".into()).spawn(
+                move || -> Result<(), (Stuck, String, Option<String>)> {
+                    for text in texts {
+                        match c.ask(&text, deadline) {
+                            Ok(reply) if reply == reverse(&text) => {}
+                            Ok(reply) => {
+                                return Err((Stuck::Broken(String::new()), text, Some(reply)));
+                            }
+                            Err(s) => return Err((s, text, None)),
+                        }
                     }
-                }
-                Ok(())
-            })
+                    Ok(())
+                },
+            )
         })
-        .collect();
+        .collect::<Result<_, _>>()
+        .map_err(|e| Failure::internal(format!("starting a client thread: {e}")))?;
     let mut first_problem = None;
     for h in handles {
         match h.join() {

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::pid::Pid;
 use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use rand::Rng;
 use rand::seq::SliceRandom;
 
@@ -13,7 +13,7 @@ use super::{expect_children_of, leftovers};
 use crate::peers::calls;
 use crate::process::Exit;
 use crate::sandbox::checker_pid;
-use crate::scenario::{Failure, Kind, Outcome, Run, field_num, quote_lines};
+use crate::scenario::{Failure, Kind, Outcome, Run, quote_lines};
 
 /// The system calls a parent waiting for its children sleeps in.
 const WAITS: &[&str] = &["wait4", "waitid"];
@@ -29,11 +29,11 @@ enum End {
 
 /// A stuck wait for worker lines, explained when the evidence says the
 /// parent is waiting for its first worker before starting the next.
-pub fn serial_join(program: i32, mut failure: Failure) -> Failure {
+pub fn serial_join(program: Pid, mut failure: Failure) -> Failure {
     if failure.kind != Kind::TimedOut || failure.why.is_some() {
         return failure;
     }
-    let alive: Vec<i32> = crate::procfs::children(program)
+    let alive: Vec<Pid> = crate::procfs::children(program)
         .into_iter()
         .filter(|&c| !calls::ended(c))
         .collect();
@@ -78,14 +78,14 @@ pub fn every_ending(run: &mut Run) -> Outcome {
     let program = p.pid;
 
     // worker index -> pid
-    let mut pids: BTreeMap<usize, i32> = BTreeMap::new();
+    let mut pids: BTreeMap<usize, Pid> = BTreeMap::new();
     for _ in 0..n {
         let line = run
             .line(&mut p, &format!("{n} lines `worker I pid=W`"))
             .map_err(|f| serial_join(program, f))?
             .text;
         let index = line.split_whitespace().nth(1).and_then(|w| w.parse().ok());
-        let (Some(index), Some(pid)) = (index, field_num(&line, "pid")) else {
+        let (Some(index), Some(pid)) = (index, Pid::field(&line, "pid")) else {
             let happened = if line.starts_with("atexit ") {
                 "the program ended first (its exit handler ran)".to_string()
             } else {
@@ -93,9 +93,9 @@ pub fn every_ending(run: &mut Run) -> Outcome {
             };
             return Err(Failure::wrong("a line `worker I pid=W`", happened));
         };
-        pids.insert(index, pid as i32);
+        pids.insert(index, pid);
     }
-    let all: Vec<i32> = pids.values().copied().collect();
+    let all: Vec<Pid> = pids.values().copied().collect();
     expect_children_of(program, &all, "each worker")?;
 
     // Every worker waits at the gate: the parent has nothing to do but wait.
@@ -109,7 +109,7 @@ pub fn every_ending(run: &mut Run) -> Outcome {
 
     // A signal while it waits: waitpid fails with EINTR (no SA_RESTART).
     if waiting {
-        kill(Pid::from_raw(program), Signal::SIGUSR1)
+        kill(nix::unistd::Pid::from(program), Signal::SIGUSR1)
             .map_err(|e| Failure::internal(format!("kill({program}, SIGUSR1): {e}")))?;
         let line = run.line(&mut p, "`parent got SIGUSR1` from the parent's handler")?;
         if line.text.trim() != "parent got SIGUSR1" {
@@ -125,7 +125,7 @@ pub fn every_ending(run: &mut Run) -> Outcome {
         .position(|e| matches!(e, End::Killed(_)))
         .unwrap_or(0);
     let victim = pids[&victim_index];
-    kill(Pid::from_raw(victim), signal)
+    kill(nix::unistd::Pid::from(victim), signal)
         .map_err(|e| Failure::internal(format!("kill({victim}): {e}")))?;
     p.close_stdin();
 
@@ -163,20 +163,19 @@ pub fn every_ending(run: &mut Run) -> Outcome {
 
     // Exit handlers belong to the parent: a child that runs them ended
     // through exit() (or a panic that unwound into the parent's code).
-    let atexit: Vec<i32> = rest
+    let atexit: Vec<Pid> = rest
         .iter()
         .filter(|l| l.starts_with("atexit "))
-        .filter_map(|l| field_num(l, "pid"))
-        .map(|p| p as i32)
+        .filter_map(|l| Pid::field(l, "pid"))
         .collect();
-    let by_worker: Vec<(usize, i32)> = pids
+    let by_worker: Vec<(usize, Pid)> = pids
         .iter()
         .filter(|(_, pid)| atexit.contains(pid))
         .map(|(&i, &pid)| (i, pid))
         .collect();
     if !by_worker.is_empty() {
         let only_panics = by_worker.iter().all(|(i, _)| ends[*i] == End::Panic);
-        let who: Vec<i32> = by_worker.iter().map(|(_, p)| *p).collect();
+        let who: Vec<Pid> = by_worker.iter().map(|(_, p)| *p).collect();
         let f = Failure::wrong(
             format!("the exit handler to run once, in the parent (pid {program})"),
             format!("it ran in worker(s) {who:?} too: `atexit pid=...` came from them"),
@@ -219,7 +218,7 @@ pub fn every_ending(run: &mut Run) -> Outcome {
         }
         let said = rest
             .iter()
-            .find(|l| l.starts_with("worker pid=") && field_num(l, "pid") == Some(i64::from(pid)))
+            .find(|l| l.starts_with("worker pid=") && Pid::field(l, "pid") == Some(pid))
             .map(|l| format!("`{l}`"))
             .unwrap_or_else(|| "nothing about it".into());
         let f = Failure::wrong(format!("`{wanted}`"), format!("the parent printed {said}"));
@@ -257,13 +256,13 @@ pub fn fork_fails(run: &mut Run) -> Outcome {
             early.get_or_insert(line);
             continue;
         }
-        let Some(pid) = field_num(&line, "pid") else {
+        let Some(pid) = Pid::field(&line, "pid") else {
             return Err(Failure::wrong(
                 "a line `worker I pid=W started`",
                 format!("`{line}`"),
             ));
         };
-        workers.push(pid as i32);
+        workers.push(pid);
     }
 
     // Fork number k+1 fails now. The workers wait at the gate: the parent
@@ -282,7 +281,7 @@ pub fn fork_fails(run: &mut Run) -> Outcome {
     match joined {
         Some(Ok(())) => expect_children_of(program, &workers, "each worker")?,
         Some(Err(line)) => {
-            let still: Vec<i32> = workers
+            let still: Vec<Pid> = workers
                 .iter()
                 .copied()
                 .filter(|&w| !calls::ended(w))
@@ -343,7 +342,7 @@ pub fn fork_fails(run: &mut Run) -> Outcome {
         )
         .because("an error from start must reach the caller of run_parallel"));
     }
-    let adopted: Vec<i32> = run
+    let adopted: Vec<Pid> = run
         .monitor
         .ever_seen()
         .iter()

@@ -1,6 +1,7 @@
 //! Many workers at once: fan-out and join, reaping as they end, and the
 //! stdout buffer that fork copies.
 
+use crate::pid::Pid;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use rand::seq::SliceRandom;
 use super::leftovers;
 use crate::procfs;
 use crate::sandbox::checker_pid;
-use crate::scenario::{Failure, Outcome, Run, field_num, quote_lines};
+use crate::scenario::{Failure, Outcome, Run, quote_lines};
 
 const WORK_MS: u64 = 300;
 
@@ -23,24 +24,24 @@ pub fn parallel_fan_out(run: &mut Run) -> Outcome {
         let line = run
             .line(&mut p, &format!("{n} lines `worker I pid=W started`"))?
             .text;
-        let Some(pid) = field_num(&line, "pid") else {
+        let Some(pid) = Pid::field(&line, "pid") else {
             return Err(Failure::wrong(
                 "a line `worker I pid=W started`",
                 format!("`{line}`"),
             ));
         };
-        workers.push(pid as i32);
+        workers.push(pid);
     }
     let exit = run.wait(&mut p)?;
     let took = p.exited_at().unwrap_or_else(std::time::Instant::now) - p.started;
 
     // Workers still running after the parent exited were never waited for.
-    let orphans: Vec<i32> = leftovers()
+    let orphans: Vec<Pid> = leftovers()
         .iter()
         .filter(|s| !s.is_zombie())
         .map(|s| s.pid)
         .collect();
-    let adopted: Vec<i32> = run
+    let adopted: Vec<Pid> = run
         .monitor
         .ever_seen()
         .iter()
@@ -77,7 +78,7 @@ pub fn parallel_fan_out(run: &mut Run) -> Outcome {
             "the workers did not all run at the same time"
         }));
     }
-    let seen: BTreeSet<i32> = run
+    let seen: BTreeSet<Pid> = run
         .monitor
         .ever_seen()
         .iter()
@@ -127,7 +128,7 @@ pub fn no_zombies(run: &mut Run) -> Outcome {
     // pid -> (index, nap). The workers' lines and the parent's `reaped`
     // lines may come in any order: a short worker can end before the
     // last one has started.
-    let mut workers: BTreeMap<i32, (usize, u64)> = BTreeMap::new();
+    let mut workers: BTreeMap<Pid, (usize, u64)> = BTreeMap::new();
     let mut reaped = Vec::new();
     loop {
         let line = run
@@ -147,7 +148,7 @@ pub fn no_zombies(run: &mut Run) -> Outcome {
             .split_whitespace()
             .nth(1)
             .and_then(|w| w.parse::<usize>().ok());
-        let (Some(index), Some(pid)) = (index, field_num(&line, "pid")) else {
+        let (Some(index), Some(pid)) = (index, Pid::field(&line, "pid")) else {
             return Err(Failure::wrong(
                 "a line `worker I pid=W sleeps MS ms`",
                 format!("`{line}`"),
@@ -159,7 +160,7 @@ pub fn no_zombies(run: &mut Run) -> Outcome {
                 format!("`{line}`"),
             ));
         };
-        workers.insert(pid as i32, (index, nap));
+        workers.insert(pid, (index, nap));
     }
     if workers.len() != naps.len() {
         return Err(Failure::wrong(
@@ -183,7 +184,7 @@ pub fn no_zombies(run: &mut Run) -> Outcome {
     if ended.is_none() {
         return Err(run.timed_out("every worker to end"));
     }
-    let zombies: Vec<i32> = workers
+    let zombies: Vec<Pid> = workers
         .keys()
         .copied()
         .filter(|&w| procfs::stat(w).is_some_and(|s| s.is_zombie() && s.ppid == program))
@@ -198,7 +199,7 @@ pub fn no_zombies(run: &mut Run) -> Outcome {
 
     let mut order = Vec::new();
     for line in &reaped {
-        let pid = field_num(line, "pid").unwrap_or(-1) as i32;
+        let pid = Pid::field(line, "pid").unwrap_or(Pid::from_raw(-1));
         let Some(&(index, _)) = workers.get(&pid) else {
             return Err(Failure::wrong(
                 "`reaped pid=W exited with I` for the workers",
@@ -214,11 +215,11 @@ pub fn no_zombies(run: &mut Run) -> Outcome {
     // A machine under load may start a worker late and change the order
     // they end in; what no load explains is the order they were started
     // in (or its reverse) while the naps say otherwise.
-    let mut by_end: Vec<i32> = workers.keys().copied().collect();
+    let mut by_end: Vec<Pid> = workers.keys().copied().collect();
     by_end.sort_by_key(|w| workers[w].1);
-    let mut by_start: Vec<i32> = workers.keys().copied().collect();
+    let mut by_start: Vec<Pid> = workers.keys().copied().collect();
     by_start.sort_by_key(|w| workers[w].0);
-    let reversed: Vec<i32> = by_start.iter().rev().copied().collect();
+    let reversed: Vec<Pid> = by_start.iter().rev().copied().collect();
     if order != by_end && (order == by_start || order == reversed) {
         return Err(Failure::wrong(
             format!("the workers reaped in the order they end: {by_end:?}"),
@@ -254,12 +255,12 @@ pub fn flush_before_fork(run: &mut Run) -> Outcome {
             "the program never printed it"
         }));
     }
-    let pids: BTreeSet<i64> = lines
+    let pids: BTreeSet<Pid> = lines
         .iter()
         .filter(|l| l.contains("worker"))
-        .filter_map(|l| field_num(l, "pid"))
+        .filter_map(|l| Pid::field(l, "pid"))
         .collect();
-    if pids.len() != n || pids.contains(&(program as i64)) {
+    if pids.len() != n || pids.contains(&program) {
         return Err(Failure::wrong(
             format!("{n} workers, each with a pid of its own"),
             format!("worker pids {pids:?} (the program is {program})"),

@@ -7,8 +7,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use crate::pid::Pid;
 use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use rand::Rng;
 use rand::seq::SliceRandom;
 
@@ -205,7 +205,7 @@ pub static LAB: Lab = Lab {
 };
 
 /// Every pid in `pids` is alive and a child of `parent`, right now.
-fn expect_children_of(parent: i32, pids: &[i32], who: &str) -> Outcome {
+fn expect_children_of(parent: Pid, pids: &[Pid], who: &str) -> Outcome {
     for &pid in pids {
         if pid == parent {
             return Err(Failure::wrong(
@@ -292,10 +292,10 @@ fn returns_twice(run: &mut Run) -> Outcome {
         parent_line.unwrap_or_default(),
         child_line.unwrap_or_default(),
     );
-    let said_parent = field_num(&parent_line, "pid").unwrap_or(-1) as i32;
-    let said_child = field_num(&parent_line, "child").unwrap_or(-1) as i32;
-    let child = field_num(&child_line, "pid").unwrap_or(-1) as i32;
-    let childs_parent = field_num(&child_line, "ppid").unwrap_or(-1) as i32;
+    let said_parent = Pid::field(&parent_line, "pid").unwrap_or(Pid::from_raw(-1));
+    let said_child = Pid::field(&parent_line, "child").unwrap_or(Pid::from_raw(-1));
+    let child = Pid::field(&child_line, "pid").unwrap_or(Pid::from_raw(-1));
+    let childs_parent = Pid::field(&child_line, "ppid").unwrap_or(Pid::from_raw(-1));
     if said_parent != program {
         return Err(Failure::wrong(
             format!("the parent's line to say pid={program}, the pid the checker started"),
@@ -340,7 +340,7 @@ fn returns_twice(run: &mut Run) -> Outcome {
     Ok(())
 }
 
-fn fell_through(first: &str, second: &str, program: i32) -> Failure {
+fn fell_through(first: &str, second: &str, program: Pid) -> Failure {
     Failure::wrong(
         format!("one `parent ...` line, from the program (pid {program})"),
         format!("two: `{first}` and `{second}`"),
@@ -371,7 +371,7 @@ fn memory_is_copied(run: &mut Run) -> Outcome {
             )
             .map_err(|f| endings::serial_join(program, f))?
             .text;
-        let (Some(pid), Some(seen)) = (field_num(&line, "pid"), field_num(&line, "total")) else {
+        let (Some(pid), Some(seen)) = (Pid::field(&line, "pid"), field_num(&line, "total")) else {
             return Err(Failure::wrong(
                 "a line `worker pid=W added A, total=T`",
                 format!("`{line}`"),
@@ -382,7 +382,7 @@ fn memory_is_copied(run: &mut Run) -> Outcome {
             .skip_while(|w| *w != "added")
             .nth(1)
             .and_then(|w| w.trim_end_matches(',').parse::<i64>().ok());
-        expect_children_of(program, &[pid as i32], "each worker")?;
+        expect_children_of(program, &[pid], "each worker")?;
         let Some(added) = added.filter(|a| addends.contains(a)) else {
             return Err(Failure::wrong(
                 format!("a worker for each of {addends:?}"),
@@ -396,10 +396,10 @@ fn memory_is_copied(run: &mut Run) -> Outcome {
             )
             .because("every worker starts from its own copy of TOTAL; if they see each other's additions, they share the parent's memory, so they did not run in separate processes"));
         }
-        workers.push(pid as i32);
+        workers.push(pid);
     }
     expect_children_of(program, &workers, "each worker")?;
-    let distinct: BTreeSet<i32> = workers.iter().copied().collect();
+    let distinct: BTreeSet<Pid> = workers.iter().copied().collect();
     if distinct.len() != workers.len() {
         return Err(Failure::wrong(
             "a different pid for each worker",
@@ -434,7 +434,7 @@ fn exit_status_reaches_parent(run: &mut Run) -> Outcome {
     let program = p.pid;
 
     // pid -> the sum that worker must exit with.
-    let mut sums: BTreeMap<i32, i32> = BTreeMap::new();
+    let mut sums: BTreeMap<Pid, i32> = BTreeMap::new();
     let mut unclaimed = pairs.clone();
     for _ in 0..n {
         let line = run
@@ -442,7 +442,7 @@ fn exit_status_reaches_parent(run: &mut Run) -> Outcome {
             .map_err(|f| endings::serial_join(program, f))?
             .text;
         let words: Vec<&str> = line.split_whitespace().collect();
-        let pid = field_num(&line, "pid");
+        let pid = Pid::field(&line, "pid");
         let pair = match words.as_slice() {
             [_, _, "adds", a, "+", b] => a.parse().ok().zip(b.parse().ok()),
             _ => None,
@@ -460,16 +460,16 @@ fn exit_status_reaches_parent(run: &mut Run) -> Outcome {
             ));
         };
         unclaimed.remove(at);
-        sums.insert(pid as i32, pair.0 + pair.1);
+        sums.insert(pid, pair.0 + pair.1);
     }
-    let pids: Vec<i32> = sums.keys().copied().collect();
+    let pids: Vec<Pid> = sums.keys().copied().collect();
     expect_children_of(program, &pids, "each worker")?;
 
     // Kill one worker ourselves: only a parent that really waits for it can
     // report how it ended.
     let victim = pids[run.rng.random_range(0..pids.len())];
     let signal = [Signal::SIGTERM, Signal::SIGUSR1, Signal::SIGINT][run.rng.random_range(0..3)];
-    kill(Pid::from_raw(victim), signal)
+    kill(nix::unistd::Pid::from(victim), signal)
         .map_err(|e| Failure::internal(format!("kill({victim}): {e}")))?;
     p.close_stdin();
 
@@ -487,7 +487,7 @@ fn exit_status_reaches_parent(run: &mut Run) -> Outcome {
         if !rest.iter().any(|l| l.trim() == wanted) {
             let said = rest
                 .iter()
-                .find(|l| field_num(l, "pid") == Some(pid as i64))
+                .find(|l| Pid::field(l, "pid") == Some(pid))
                 .map(|l| format!("`{l}`"))
                 .unwrap_or_else(|| "nothing about it".into());
             let mut failure = Failure::wrong(

@@ -14,15 +14,15 @@ use std::time::Duration;
 use rand::Rng;
 use rand::seq::IndexedRandom;
 
+use crate::pid::Pid;
 use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 
 use super::{SEGMENT_BYTES, release_workers, segment};
 use crate::peers::waiting::{described, spinning};
 use crate::procfs;
 use crate::scenario::{Failure, Outcome, Run};
 
-fn alive(pid: i32) -> bool {
+fn alive(pid: Pid) -> bool {
     procfs::stat(pid).is_some_and(|s| !s.is_zombie())
 }
 
@@ -73,9 +73,9 @@ fn held(
     let caught = catch_the_holder(run, &workers, total, lock, hint, method == "file");
     for &w in &workers {
         run.resume(w);
-        let _ = kill(Pid::from_raw(w), Signal::SIGKILL);
+        let _ = kill(nix::unistd::Pid::from(w), Signal::SIGKILL);
     }
-    let _ = kill(Pid::from_raw(p.pid), Signal::SIGKILL);
+    let _ = kill(nix::unistd::Pid::from(p.pid), Signal::SIGKILL);
     let _ = run.wait(&mut p);
     caught
 }
@@ -91,14 +91,14 @@ const FILE_HINT: &str = "lock with a blocking LOCK_EX (`Flock::lock(file, \
 /// worker to sleep. Lets the stopped worker go again in every case.
 fn catch_the_holder(
     run: &mut Run,
-    workers: &[i32],
+    workers: &[Pid],
     total: &dyn Fn() -> Option<Vec<u8>>,
     lock: &str,
     hint: &str,
     kill_holder: bool,
 ) -> Outcome {
     for _ in 0..60 {
-        let live: Vec<i32> = workers.iter().copied().filter(|&w| alive(w)).collect();
+        let live: Vec<Pid> = workers.iter().copied().filter(|&w| alive(w)).collect();
         if live.len() < 2 {
             return Ok(());
         }
@@ -113,7 +113,7 @@ fn catch_the_holder(
             run.pause(Duration::from_millis(gap));
             continue;
         }
-        let others: Vec<i32> = live.into_iter().filter(|&o| o != w && alive(o)).collect();
+        let others: Vec<Pid> = live.into_iter().filter(|&o| o != w && alive(o)).collect();
         let spun = spinning(run, &others, Duration::from_millis(600));
         if total() != before {
             // Someone added after all: they were only slow to get a CPU,
@@ -149,8 +149,8 @@ fn catch_the_holder(
 
 /// Kills the worker `w`, stopped while it holds the lock: the lock must
 /// die with it, and the other workers go on.
-fn others_go_on(run: &Run, w: i32, total: &dyn Fn() -> Option<Vec<u8>>, lock: &str) -> Outcome {
-    let _ = kill(Pid::from_raw(w), Signal::SIGKILL);
+fn others_go_on(run: &Run, w: Pid, total: &dyn Fn() -> Option<Vec<u8>>, lock: &str) -> Outcome {
+    let _ = kill(nix::unistd::Pid::from(w), Signal::SIGKILL);
     run.activity.touch();
     let before = total();
     let moved = run.poll(Duration::from_secs(3), || (total() != before).then_some(()));
@@ -177,33 +177,38 @@ fn others_go_on(run: &Run, w: i32, total: &dyn Fn() -> Option<Vec<u8>>, lock: &s
 /// a shared (read) lock on one file at the same time.
 pub struct SharedLocks {
     stop: Arc<AtomicBool>,
-    thread: JoinHandle<Option<Vec<i32>>>,
+    thread: JoinHandle<Option<Vec<Pid>>>,
 }
 
 impl SharedLocks {
-    pub fn watch(path: &Path) -> SharedLocks {
+    pub fn watch(path: &Path) -> Result<SharedLocks, Failure> {
         let inode = std::fs::metadata(path).map(|m| m.ino()).unwrap_or(0);
         let stop = Arc::new(AtomicBool::new(false));
         let done = stop.clone();
-        let thread = std::thread::spawn(move || {
-            while !done.load(Ordering::Relaxed) {
-                let holders: Vec<i32> = procfs::file_locks()
-                    .into_iter()
-                    .filter(|l| l.inode == inode && !l.waiting && !l.write)
-                    .map(|l| l.pid)
-                    .collect();
-                if holders.len() >= 2 {
-                    return Some(holders);
+        let thread = std::thread::Builder::new()
+            .name("lock watch".into())
+            .spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    let holders: Vec<Pid> = procfs::file_locks()
+                        .into_iter()
+                        .filter(|l| l.inode == inode && !l.waiting && !l.write)
+                        .map(|l| l.pid)
+                        .collect();
+                    if holders.len() >= 2 {
+                        return Some(holders);
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
                 }
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            None
-        });
-        SharedLocks { stop, thread }
+                None
+            });
+        let thread = thread.map_err(|e| {
+            Failure::internal(format!("starting the thread that watches locks: {e}"))
+        })?;
+        Ok(SharedLocks { stop, thread })
     }
 
     /// The pids seen holding shared locks at once, if any.
-    pub fn seen(self) -> Option<Vec<i32>> {
+    pub fn seen(self) -> Option<Vec<Pid>> {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.join().ok().flatten()
     }

@@ -8,6 +8,7 @@
 //! the result there after the program has exited: printed totals are
 //! ignored.
 
+use crate::pid::Pid;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -234,10 +235,10 @@ pub(super) fn release_workers<T>(
     run: &mut Run,
     p: &mut Proc,
     n: usize,
-    before: impl FnOnce(&[i32]) -> T,
-) -> Result<(Vec<i32>, T), Failure> {
+    before: impl FnOnce(&[Pid]) -> T,
+) -> Result<(Vec<Pid>, T), Failure> {
     let program = p.pid;
-    let live_children = || -> Vec<i32> {
+    let live_children = || -> Vec<Pid> {
         procfs::children(program)
             .into_iter()
             .filter(|&c| procfs::stat(c).is_some_and(|s| !s.is_zombie()))
@@ -285,7 +286,7 @@ const NOT_SHARED: &str = "A pthread mutex that is not marked PTHREAD_PROCESS_SHA
 
 /// Waits for the program to exit with status 0. A hang with workers asleep
 /// in futex() is the classic mutex that is not process-shared.
-pub(super) fn finish(run: &Run, p: &mut Proc, workers: &[i32]) -> Outcome {
+pub(super) fn finish(run: &Run, p: &mut Proc, workers: &[Pid]) -> Outcome {
     match run.wait(p) {
         Ok(Exit::Code(0)) => Ok(()),
         Ok(other) => {
@@ -308,7 +309,7 @@ pub(super) fn finish(run: &Run, p: &mut Proc, workers: &[i32]) -> Outcome {
             })
         }
         Err(failure) => {
-            let in_futex: Vec<i32> = workers
+            let in_futex: Vec<Pid> = workers
                 .iter()
                 .copied()
                 .filter(|&w| {
@@ -419,7 +420,7 @@ fn counter_flock(run: &mut Run) -> Outcome {
     // While they wait at the gate, each worker has opened total.txt: does
     // each have an open file description of its own?
     let file = path.display().to_string();
-    let watch = SharedLocks::watch(&path);
+    let watch = SharedLocks::watch(&path)?;
     let released = release_workers(run, &mut p, n, |workers| {
         shared_descriptions(workers, &file)
     });
@@ -432,7 +433,7 @@ fn counter_flock(run: &mut Run) -> Outcome {
             "one worker at a time holding the lock on total.txt",
             format!(
                 "/proc/locks showed processes {} holding it at the same time, as shared (READ) locks",
-                holders.iter().map(i32::to_string).collect::<Vec<_>>().join(" and ")
+                holders.iter().map(Pid::to_string).collect::<Vec<_>>().join(" and ")
             ),
         )
         .because(
@@ -478,8 +479,8 @@ fn counter_flock(run: &mut Run) -> Outcome {
 
 /// Two workers none of whose descriptors for `file` is its own: every one
 /// of them is shared with another worker (the same open file description).
-fn shared_descriptions(workers: &[i32], file: &str) -> Option<(i32, i32)> {
-    let open: BTreeMap<i32, Vec<i32>> = workers
+fn shared_descriptions(workers: &[Pid], file: &str) -> Option<(Pid, Pid)> {
+    let open: BTreeMap<Pid, Vec<i32>> = workers
         .iter()
         .map(|&w| {
             let fds = procfs::fds(w)

@@ -1,6 +1,7 @@
 //! A child at the other end of one pipe: the message, bytes of any
 //! value, more than a pipe holds.
 
+use crate::pid::Pid;
 use rand::Rng;
 
 use super::ends::with_advice;
@@ -8,25 +9,24 @@ use super::{
     compare_files, exit_0, expect_child, expect_line_in, line, random_bytes, rest, words,
     write_line,
 };
-use crate::scenario::{Failure, Outcome, Run, field_num, quote_lines};
+use crate::scenario::{Failure, Outcome, Run, quote_lines};
 
 pub(super) fn parent_to_child(run: &mut Run) -> Outcome {
     let mut p = run.spawn("hello", &[])?;
     let program = p.pid;
     let first = line(run, &mut p, "a line `parent pid=P child=C`")?;
-    let (Some(pid), Some(child)) = (field_num(&first, "pid"), field_num(&first, "child")) else {
+    let (Some(pid), Some(child)) = (Pid::field(&first, "pid"), Pid::field(&first, "child")) else {
         return Err(Failure::wrong(
             "a line `parent pid=P child=C`",
             format!("`{first}`"),
         ));
     };
-    if pid != program as i64 {
+    if pid != program {
         return Err(Failure::wrong(
             format!("the parent's pid={program}"),
             format!("`{first}`"),
         ));
     }
-    let child = child as i32;
     expect_child(child, program, "the child")?;
 
     // The message exists only now, after the fork: it can reach the child
@@ -90,15 +90,14 @@ pub(super) fn bytes_of_any_value(run: &mut Run) -> Outcome {
     let mut p = run.spawn("relay", &["relayed.bin".to_string()])?;
     let program = p.pid;
     let first = line(run, &mut p, "a line `parent pid=P child=C`")?;
-    let Some(child) = field_num(&first, "child") else {
+    let Some(child) = Pid::field(&first, "child") else {
         return Err(Failure::wrong(
             "a line `parent pid=P child=C`",
             format!("`{first}`"),
         ));
     };
-    let child = child as i32;
     expect_child(child, program, "the child")?;
-    p.feed_stdin(data.clone());
+    p.feed_stdin(data.clone())?;
     let rest = rest(run, &mut p, "the bytes to go through and the program to finish")
         .map_err(|f| {
             with_advice(
@@ -137,8 +136,8 @@ pub(super) fn more_than_a_pipe_holds(run: &mut Run) -> Outcome {
             format!("the program printed {}", quote_lines(&rest)),
         ));
     };
-    let child = field_num(child_line, "pid").unwrap_or(-1);
-    if child == program as i64 || field_num(child_line, "ppid") != Some(program as i64) {
+    let child = Pid::field(child_line, "pid").unwrap_or(Pid::from_raw(-1));
+    if child == program || Pid::field(child_line, "ppid") != Some(program) {
         return Err(Failure::wrong(
             format!("the sender to be a child of the program (pid {program})"),
             format!("`{child_line}`"),

@@ -1,6 +1,7 @@
 //! Pipes as /proc shows them: who holds which end, who is blocked on
 //! which pipe, and the cause of a hang in one sentence.
 
+use crate::pid::Pid;
 use std::collections::BTreeMap;
 
 use crate::diagnose::syscall_name;
@@ -11,7 +12,7 @@ use crate::scenario::{Failure, Kind};
 /// A process blocked in read() or write() on a pipe, and who holds the
 /// other end of that pipe.
 struct Stuck {
-    pid: i32,
+    pid: Pid,
     comm: String,
     /// The system call: read, write, splice...
     call: &'static str,
@@ -20,7 +21,7 @@ struct Stuck {
     /// Processes holding the other end: write ends for a reader, read
     /// ends for a writer. The checker is left out (it holds the program's
     /// stdin, stdout and stderr).
-    others: Vec<i32>,
+    others: Vec<Pid>,
 }
 
 /// Every descendant blocked in read() or write() on a pipe, right now.
@@ -73,7 +74,7 @@ fn stuck_on_pipes() -> Vec<Stuck> {
     out
 }
 
-fn name_pid(pid: i32, program: i32, stuck: &Stuck) -> String {
+fn name_pid(pid: Pid, program: Pid, stuck: &Stuck) -> String {
     if pid == stuck.pid {
         format!(
             "process {pid} (the {} itself)",
@@ -86,7 +87,7 @@ fn name_pid(pid: i32, program: i32, stuck: &Stuck) -> String {
     }
 }
 
-fn names(pids: &[i32], program: i32, stuck: &Stuck) -> String {
+fn names(pids: &[Pid], program: Pid, stuck: &Stuck) -> String {
     let v: Vec<String> = pids.iter().map(|&p| name_pid(p, program, stuck)).collect();
     match v.as_slice() {
         [] => String::new(),
@@ -100,7 +101,7 @@ fn names(pids: &[i32], program: i32, stuck: &Stuck) -> String {
 /// a reader whose pipe is still open for writing somewhere, a writer on a
 /// full pipe. `program` is the pid the checker started. Other failures
 /// pass unchanged.
-pub(super) fn with_pipe_cause(failure: Failure, program: i32) -> Failure {
+pub(super) fn with_pipe_cause(failure: Failure, program: Pid) -> Failure {
     if failure.kind != Kind::TimedOut || failure.why.is_some() {
         return failure;
     }
@@ -156,7 +157,7 @@ pub(super) fn with_advice(f: Failure, advice: &str) -> Failure {
 }
 
 /// The pipe ends a process holds beyond fds 0, 1 and 2: target -> access.
-pub(super) fn pipe_ends(pid: i32) -> (BTreeMap<i32, (String, u32)>, Vec<String>) {
+pub(super) fn pipe_ends(pid: Pid) -> (BTreeMap<i32, (String, u32)>, Vec<String>) {
     let mut pipes = BTreeMap::new();
     let mut other = Vec::new();
     for (fd, target) in procfs::fds(pid).into_iter().filter(|(fd, _)| *fd > 2) {

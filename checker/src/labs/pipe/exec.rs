@@ -1,6 +1,7 @@
 //! pipe, dup2 and exec: `ls -l | wc -l`, what exec'd programs inherit,
 //! SIGPIPE after exec.
 
+use crate::pid::Pid;
 use std::path::Path;
 
 use rand::Rng;
@@ -121,7 +122,7 @@ pub(super) fn exec_inherits_only_stdio(run: &mut Run) -> Outcome {
         ));
     };
 
-    let fd_of = |pid: i32, fd: i32| procfs::fd_target(pid, fd).unwrap_or_default();
+    let fd_of = |pid: Pid, fd: i32| procfs::fd_target(pid, fd).unwrap_or_default();
     for (pid, name) in [(cat, "cat"), (wc, "wc")] {
         let extra: Vec<String> = procfs::fds(pid)
             .into_iter()
@@ -167,7 +168,7 @@ pub(super) fn exec_inherits_only_stdio(run: &mut Run) -> Outcome {
         text.push_str(&words(&mut run.rng, n));
         text.push('\n');
     }
-    p.feed_stdin(text.into_bytes());
+    p.feed_stdin(text.into_bytes())?;
     let rest = rest(
         run,
         &mut p,

@@ -23,6 +23,7 @@ mod exec;
 mod pieces;
 mod talk;
 
+use crate::pid::Pid;
 use std::path::Path;
 use std::time::Duration;
 
@@ -335,7 +336,7 @@ fn exit_0(run: &Run, p: &mut Proc) -> Outcome {
 /// (`because`, e.g. "the client has closed the requests pipe") and ended:
 /// if it is still there and never slept since `before`, it reads end of
 /// file again and again instead of stopping.
-fn spins_at_eof(f: Failure, pid: i32, who: &str, because: &str, before: &Usage) -> Failure {
+fn spins_at_eof(f: Failure, pid: Pid, who: &str, because: &str, before: &Usage) -> Failure {
     let used = Usage::of(pid).since(before);
     let alive = procfs::stat(pid).is_some_and(|s| !s.is_zombie());
     if f.why.is_some() || !alive || !used.never_slept() {
@@ -352,7 +353,7 @@ fn spins_at_eof(f: Failure, pid: i32, who: &str, because: &str, before: &Usage) 
 }
 
 /// A time-out now, with where each process is and the pipe cause.
-fn timed_out(run: &Run, program: i32, waiting_for: &str) -> Failure {
+fn timed_out(run: &Run, program: Pid, waiting_for: &str) -> Failure {
     with_pipe_cause(run.timed_out(waiting_for), program)
 }
 
@@ -366,7 +367,7 @@ fn write_line(p: &mut Proc, text: &str) -> Outcome {
 }
 
 /// `pid` is alive and a child of `parent`.
-fn expect_child(pid: i32, parent: i32, who: &str) -> Outcome {
+fn expect_child(pid: Pid, parent: Pid, who: &str) -> Outcome {
     if pid == parent {
         return Err(Failure::wrong(
             format!("{who} to be a child process"),

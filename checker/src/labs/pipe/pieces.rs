@@ -3,6 +3,7 @@
 //! the producer's write() calls; and it reads the descriptor table of every
 //! process a pipe connects, the writer children too.
 
+use crate::pid::Pid;
 use std::fs::File;
 use std::io::Write;
 use std::time::Duration;
@@ -16,7 +17,7 @@ use super::{
 };
 use crate::peers::pipe_peer;
 use crate::process::Proc;
-use crate::scenario::{Failure, Outcome, Run, field_num, quote_lines};
+use crate::scenario::{Failure, Outcome, Run, quote_lines};
 use crate::traffic::{self, Pieces};
 use crate::usage::Usage;
 
@@ -31,7 +32,7 @@ const HALF_PAUSE: Duration = Duration::from_millis(400);
 /// The chat, and the checker's own write end of its pipe.
 struct Chat {
     p: Proc,
-    consumer: i32,
+    consumer: Pid,
     /// Opened through /proc: the same pipe the producer writes.
     end: File,
     /// Messages the consumer has printed so far.
@@ -43,13 +44,12 @@ impl Chat {
         let mut p = run.spawn("chat", &[])?;
         let program = p.pid;
         let first = line(run, &mut p, "a line `producer pid=P consumer=C`")?;
-        let Some(consumer) = field_num(&first, "consumer") else {
+        let Some(consumer) = Pid::field(&first, "consumer") else {
             return Err(Failure::wrong(
                 "a line `producer pid=P consumer=C`",
                 format!("`{first}`"),
             ));
         };
-        let consumer = consumer as i32;
         expect_child(consumer, program, "the consumer")?;
         // The producer's write end, and the consumer's read end of it.
         let (producer_ends, _) = pipe_ends(program);
@@ -129,7 +129,7 @@ impl Chat {
     /// them. After another message of the same write was printed, they
     /// went with a buffer that was dropped; otherwise it waits for more
     /// before handing the message out.
-    fn lost(&self, f: Failure, how: &str, after_its_neighbour: bool, program: i32) -> Failure {
+    fn lost(&self, f: Failure, how: &str, after_its_neighbour: bool, program: Pid) -> Failure {
         let empty = pipe_peer::unread(&self.end) == Some(0);
         let reading = crate::procfs::blocked(self.consumer)
             .syscall
@@ -353,7 +353,7 @@ pub(super) fn chat_in_pieces(run: &mut Run) -> Outcome {
 
 /// `who` (pid) holds exactly one pipe end beyond 0, 1 and 2, for `mode`
 /// (0 read, 1 write); returns its pipe.
-fn one_end(pid: i32, who: &str, mode: u32, uses: &str) -> Result<String, Failure> {
+fn one_end(pid: Pid, who: &str, mode: u32, uses: &str) -> Result<String, Failure> {
     let (ends, _) = pipe_ends(pid);
     let wanted = if mode == 0 { "read end" } else { "write end" };
     let other = if mode == 0 { "write end" } else { "read end" };
@@ -392,13 +392,12 @@ pub(super) fn each_process_holds_its_end(run: &mut Run) -> Outcome {
     let mut p = run.spawn("hello", &[])?;
     let program = p.pid;
     let first = line(run, &mut p, "a line `parent pid=P child=C`")?;
-    let Some(child) = field_num(&first, "child") else {
+    let Some(child) = Pid::field(&first, "child") else {
         return Err(Failure::wrong(
             "a line `parent pid=P child=C`",
             format!("`{first}`"),
         ));
     };
-    let child = child as i32;
     expect_child(child, program, "the child")?;
     run.until_blocked(child, PATIENCE);
     run.until_blocked(program, PATIENCE);
@@ -433,13 +432,12 @@ pub(super) fn each_process_holds_its_end(run: &mut Run) -> Outcome {
     let mut p = run.spawn("gather", &["in.fifo".to_string(), "out.bin".to_string()])?;
     let program = p.pid;
     let first = line(run, &mut p, "a line `child pid=C ppid=P sending in.fifo`")?;
-    let Some(child) = field_num(&first, "pid") else {
+    let Some(child) = Pid::field(&first, "pid") else {
         return Err(Failure::wrong(
             "a line `child pid=C ppid=P sending in.fifo`",
             format!("`{first}`"),
         ));
     };
-    let child = child as i32;
     expect_child(child, program, "the writing child")?;
     run.until_blocked(child, PATIENCE);
     run.until_blocked(program, PATIENCE);
@@ -557,7 +555,7 @@ fn writer_dies_mid_message(run: &mut Run) -> Outcome {
     run.until_blocked(chat.consumer, PATIENCE);
     // The writers vanish: the producer dies, the checker closes its end.
     let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(chat.p.pid),
+        nix::unistd::Pid::from(chat.p.pid),
         nix::sys::signal::Signal::SIGKILL,
     );
     let Chat {

@@ -1,6 +1,7 @@
 //! The conversations: a producer and its consumer, a client and its
 //! server over two pipes, a writer whose reader goes away.
 
+use crate::pid::Pid;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -14,20 +15,19 @@ use super::{
 use crate::diagnose::syscall_name;
 use crate::process::Exit;
 use crate::procfs;
-use crate::scenario::{Failure, Outcome, Run, field_num, quote_lines};
+use crate::scenario::{Failure, Outcome, Run, quote_lines};
 use crate::usage::Usage;
 
 pub(super) fn producer_consumer_chat(run: &mut Run) -> Outcome {
     let mut p = run.spawn("chat", &[])?;
     let program = p.pid;
     let first = line(run, &mut p, "a line `producer pid=P consumer=C`")?;
-    let Some(consumer) = field_num(&first, "consumer") else {
+    let Some(consumer) = Pid::field(&first, "consumer") else {
         return Err(Failure::wrong(
             "a line `producer pid=P consumer=C`",
             format!("`{first}`"),
         ));
     };
-    let consumer = consumer as i32;
     expect_child(consumer, program, "the consumer")?;
 
     let k = run.rng.random_range(5..=9);
@@ -81,13 +81,12 @@ pub(super) fn request_response(run: &mut Run) -> Outcome {
     let mut p = run.spawn("ask", &[])?;
     let program = p.pid;
     let first = line(run, &mut p, "a line `client pid=P server=S`")?;
-    let Some(server) = field_num(&first, "server") else {
+    let Some(server) = Pid::field(&first, "server") else {
         return Err(Failure::wrong(
             "a line `client pid=P server=S`",
             format!("`{first}`"),
         ));
     };
-    let server = server as i32;
     expect_child(server, program, "the server")?;
     // Both wait in read() now: the client on its stdin, the server for a
     // request. Their descriptor tables are final.
@@ -199,7 +198,7 @@ pub(super) fn reader_gone_epipe(run: &mut Run) -> Outcome {
     let mut p = run.spawn("firehose", &[n.to_string()])?;
     let program = p.pid;
     let first = line(run, &mut p, "a line `writer pid=P reader=C`")?;
-    let Some(reader) = field_num(&first, "reader") else {
+    let Some(reader) = Pid::field(&first, "reader") else {
         return Err(Failure::wrong(
             "a line `writer pid=P reader=C`",
             format!("`{first}`"),

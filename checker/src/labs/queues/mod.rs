@@ -24,6 +24,7 @@ use rand::seq::SliceRandom;
 
 use crate::diagnose::{self, syscall_name};
 use crate::labs::Lab;
+use crate::pid::Pid;
 use crate::process::{Exit, Proc};
 use crate::procfs;
 use crate::sandbox::checker_pid;

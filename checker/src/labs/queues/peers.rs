@@ -120,7 +120,7 @@ pub(super) fn send(run: &Run, q: &Mq, name: &str, message: &[u8], prio: u32) -> 
 
 /// A failure with where each process is blocked now.
 pub(super) fn stalled(run: &Run, expected: String, happened: String) -> Failure {
-    let program = run.spawned.first().map(|s| s.pid).unwrap_or(0);
+    let program = run.spawned.first().map_or(Pid::from_raw(0), |s| s.pid);
     let mut f = Failure::wrong(expected, happened);
     f.details = diagnose::hang_report(program, checker_pid())
         .into_iter()

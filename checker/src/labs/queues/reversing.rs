@@ -239,7 +239,7 @@ pub(super) fn reverse_client(run: &mut Run) -> Outcome {
         PATIENCE * 2,
         "a line `client pid=P replies=NAME`",
     )?;
-    if field_num(&first, "pid") != Some(pid as i64) {
+    if Pid::field(&first, "pid") != Some(pid) {
         return Err(Failure::wrong(
             format!("a line `client pid={pid} replies={reply_name}`"),
             format!("`{first}`"),

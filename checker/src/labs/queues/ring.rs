@@ -39,7 +39,7 @@ pub(super) fn producers_started(
     run: &Run,
     ring: &mut Proc,
     producers: usize,
-) -> Result<Vec<i32>, Failure> {
+) -> Result<Vec<Pid>, Failure> {
     let mut pids = Vec::new();
     for i in 0..producers {
         let line = line_within(
@@ -48,13 +48,12 @@ pub(super) fn producers_started(
             PATIENCE * 2,
             &format!("a line `producer {i} pid=P`"),
         )?;
-        let Some(pid) = field_num(&line, "pid") else {
+        let Some(pid) = Pid::field(&line, "pid") else {
             return Err(Failure::wrong(
                 format!("`producer {i} pid=P`"),
                 format!("`{line}`"),
             ));
         };
-        let pid = pid as i32;
         match procfs::stat(pid) {
             Some(s) if s.ppid == ring.pid => pids.push(pid),
             _ => {
@@ -87,7 +86,7 @@ pub(super) fn cpus() -> Vec<usize> {
 
 /// Puts the producers on different CPUs, so that they really run at the
 /// same time: what a race needs to show.
-pub(super) fn spread(pids: &[i32]) {
+pub(super) fn spread(pids: &[Pid]) {
     let cpus = cpus();
     if cpus.len() < 2 {
         return;
@@ -95,7 +94,7 @@ pub(super) fn spread(pids: &[i32]) {
     for (i, &pid) in pids.iter().enumerate() {
         let mut set = nix::sched::CpuSet::new();
         if set.set(cpus[i % cpus.len()]).is_ok() {
-            let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(pid), &set);
+            let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from(pid), &set);
         }
     }
 }
@@ -243,11 +242,11 @@ pub(super) fn ring_round(run: &mut Run) -> Outcome {
 /// The producers' state: blocked in futex, exited, or neither.
 pub(super) enum Producers {
     AllBlocked,
-    Finished(usize, i32),
+    Finished(usize, Pid),
     Busy(Vec<String>),
 }
 
-pub(super) fn producers_state(pids: &[i32]) -> Producers {
+pub(super) fn producers_state(pids: &[Pid]) -> Producers {
     let mut busy = Vec::new();
     for (i, &pid) in pids.iter().enumerate() {
         match procfs::stat(pid) {

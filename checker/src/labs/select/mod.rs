@@ -17,6 +17,7 @@ mod talk;
 mod timeout;
 mod traffic;
 
+use crate::pid::Pid;
 use std::time::Duration;
 
 use rand::Rng;
@@ -252,7 +253,7 @@ fn is_waiting_call(name: &str) -> bool {
 }
 
 /// One sentence on where `pid` is right now.
-fn where_is(pid: i32) -> String {
+fn where_is(pid: Pid) -> String {
     let procs = procfs::descendants(checker_pid());
     match procs.iter().find(|s| s.pid == pid) {
         Some(s) => diagnose::where_blocked(s, &procs, pid, checker_pid()),

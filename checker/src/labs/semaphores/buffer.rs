@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::pid::Pid;
 use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use rand::Rng;
 use rand::seq::IndexedRandom;
 
@@ -164,7 +164,7 @@ pub fn full_buffer_blocks(run: &mut Run) -> Outcome {
     loop {
         still_running(&mut p, "the program to wait for its consumers")?;
         let children = procfs::children(program);
-        let exited: Vec<i32> = children.iter().copied().filter(|&c| !alive(c)).collect();
+        let exited: Vec<Pid> = children.iter().copied().filter(|&c| !alive(c)).collect();
         if !exited.is_empty() {
             return Err(Failure::wrong(
                 format!(
@@ -288,13 +288,13 @@ pub fn stress_round(run: &mut Run) -> Outcome {
         // is, as a busy machine's scheduler does at any instruction. A
         // buffer with its mutex does not mind; one without is caught in
         // the middle of a put or a take, load or no load.
-        let running: Vec<i32> = children
+        let running: Vec<Pid> = children
             .iter()
             .copied()
             .filter(|&c| procfs::stat(c).is_some_and(|s| s.state == 'R'))
             .collect();
         if let Some(&victim) = running.choose(&mut run.rng) {
-            let victim = Pid::from_raw(victim);
+            let victim = nix::unistd::Pid::from(victim);
             let _ = kill(victim, Signal::SIGSTOP);
             std::thread::sleep(Duration::from_micros(300));
             let _ = kill(victim, Signal::SIGCONT);

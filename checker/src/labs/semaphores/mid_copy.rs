@@ -5,6 +5,7 @@
 //! with the copy outside it, another process uses the ring meanwhile, and
 //! the message the held process copies is torn or overwritten.
 
+use crate::pid::Pid;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -50,7 +51,7 @@ impl Copy {
     }
 }
 
-fn ended(pid: i32) -> bool {
+fn ended(pid: Pid) -> bool {
     !alive(pid)
 }
 
@@ -148,7 +149,7 @@ fn finish(run: &Run, p: &mut Proc) -> Outcome {
 /// Keeps `a` at the gate, lets every other process through, until every
 /// other process of the program sleeps (for 300 ms) or 5 s pass. Returns
 /// the processes that went through the gate meanwhile.
-fn hold_until_calm(run: &Run, gate: &mut Gate, program: i32, a: i32) -> Vec<i32> {
+fn hold_until_calm(run: &Run, gate: &mut Gate, program: Pid, a: Pid) -> Vec<Pid> {
     let mut passed = Vec::new();
     let mut calm_since: Option<Instant> = None;
     let until = Instant::now() + Duration::from_secs(5);
@@ -158,11 +159,11 @@ fn hold_until_calm(run: &Run, gate: &mut Gate, program: i32, a: i32) -> Vec<i32>
                 passed.push(pid);
             }
         }
-        let others: Vec<i32> = procfs::children(program)
+        let others: Vec<Pid> = procfs::children(program)
             .into_iter()
             .filter(|&c| c != a && alive(c))
             .collect();
-        let asleep = |pid: i32| {
+        let asleep = |pid: Pid| {
             procfs::stat(pid).is_some_and(|s| s.state == 'S')
                 && procfs::blocked(pid).syscall.is_some()
         };
@@ -181,7 +182,7 @@ fn hold_until_calm(run: &Run, gate: &mut Gate, program: i32, a: i32) -> Vec<i32>
 
 /// Waits until the buffer is full: the producers asleep in sem_wait, the
 /// consumers at their gate (reading stdin), the parent in wait4.
-fn wait_until_full(run: &Run, program: i32, producers: usize, consumers: usize) -> Outcome {
+fn wait_until_full(run: &Run, program: Pid, producers: usize, consumers: usize) -> Outcome {
     let mut calm_since: Option<Instant> = None;
     loop {
         if ended(program) {

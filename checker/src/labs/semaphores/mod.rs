@@ -13,6 +13,7 @@ mod buffer;
 mod mid_copy;
 mod printers;
 
+use crate::pid::Pid;
 use std::time::Duration;
 
 use crate::diagnose::syscall_name;
@@ -166,7 +167,7 @@ pub static LAB: Lab = Lab {
 pub const STUCK_FOR: Duration = Duration::from_millis(300);
 
 /// Whether `pid` is asleep in futex(), where sem_wait blocks.
-pub fn in_sem_wait(pid: i32) -> bool {
+pub fn in_sem_wait(pid: Pid) -> bool {
     let Some(s) = procfs::stat(pid) else {
         return false;
     };
@@ -179,26 +180,26 @@ pub fn in_sem_wait(pid: i32) -> bool {
 }
 
 /// Whether `pid` is asleep in `call` (e.g. "wait4", "read").
-pub fn blocked_in(pid: i32, call: &str) -> bool {
+pub fn blocked_in(pid: Pid, call: &str) -> bool {
     procfs::stat(pid).is_some_and(|s| s.state == 'S')
         && procfs::blocked(pid)
             .syscall
             .is_some_and(|(nr, _)| syscall_name(nr) == Some(call))
 }
 
-pub fn alive(pid: i32) -> bool {
+pub fn alive(pid: Pid) -> bool {
     procfs::stat(pid).is_some_and(|s| !s.is_zombie())
 }
 
 /// The live children of `pid`.
-pub fn live_children(pid: i32) -> Vec<i32> {
+pub fn live_children(pid: Pid) -> Vec<Pid> {
     procfs::children(pid)
         .into_iter()
         .filter(|&c| alive(c))
         .collect()
 }
 
-pub fn list(pids: &[i32]) -> String {
-    let v: Vec<String> = pids.iter().map(i32::to_string).collect();
+pub fn list(pids: &[Pid]) -> String {
+    let v: Vec<String> = pids.iter().map(Pid::to_string).collect();
     v.join(", ")
 }

@@ -1,6 +1,7 @@
 //! The printer room: the checker is the printer, for the pool of forked
 //! jobs and for the named semaphore shared by unrelated `job` programs.
 
+use crate::pid::Pid;
 use std::io::{ErrorKind, Read};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::{Duration, Instant};
@@ -18,7 +19,7 @@ use crate::scenario::{Failure, Outcome, Run};
 /// A job printing: connected to the checker until the checker drops it.
 struct Holder {
     stream: UnixStream,
-    pid: i32,
+    pid: Pid,
     job: usize,
 }
 
@@ -29,13 +30,13 @@ struct Printers {
     jobs: usize,
     inside: Vec<Holder>,
     /// (pid, job) of the jobs the checker let finish.
-    finished: Vec<(i32, usize)>,
+    finished: Vec<(Pid, usize)>,
     /// Set when the jobs must be children of this program.
-    parent: Option<i32>,
+    parent: Option<Pid>,
 }
 
 impl Printers {
-    fn new(run: &Run, printers: usize, jobs: usize, parent: Option<i32>) -> Result<Self, Failure> {
+    fn new(run: &Run, printers: usize, jobs: usize, parent: Option<Pid>) -> Result<Self, Failure> {
         let path = run.sandbox.tmp.join("printer.sock");
         let listener = UnixListener::bind(&path)
             .map_err(|e| Failure::internal(format!("binding {}: {e}", path.display())))?;
@@ -135,7 +136,7 @@ impl Printers {
         &mut self,
         run: &Run,
         expected_jobs: usize,
-        waiting: &mut dyn FnMut(&Printers) -> Vec<i32>,
+        waiting: &mut dyn FnMut(&Printers) -> Vec<Pid>,
         ended: &mut dyn FnMut() -> Outcome,
     ) -> Outcome {
         let target = self.printers.min(expected_jobs - self.finished.len());
@@ -157,7 +158,7 @@ impl Printers {
                 let since = *awake_since.get_or_insert_with(Instant::now);
                 if since.elapsed() >= Duration::from_secs(1) {
                     awake_since = None;
-                    let awake: Vec<i32> = waiters
+                    let awake: Vec<Pid> = waiters
                         .iter()
                         .copied()
                         .filter(|&p| !in_sem_wait(p))
@@ -193,7 +194,7 @@ impl Printers {
         }
     }
 
-    fn stuck(&self, waiters: &[i32], target: usize) -> Failure {
+    fn stuck(&self, waiters: &[Pid], target: usize) -> Failure {
         let happened = format!(
             "{} job(s) printing although {} printer(s) should be busy; the waiting jobs (pids {}) \
              stay blocked in sem_wait",
@@ -265,7 +266,7 @@ fn late_job(run: &mut Run, room: &mut Printers, spool: &mut Proc, job: usize) ->
     }
     let mut late = run.spawn("job", &[job.to_string()])?;
     let pid = late.pid;
-    let mut waiting = |_: &Printers| -> Vec<i32> { Vec::new() };
+    let mut waiting = |_: &Printers| -> Vec<Pid> { Vec::new() };
     let mut ended = || {
         if let Ok(exit) = late.wait(Instant::now()) {
             return Err(Failure::wrong(
@@ -288,7 +289,7 @@ fn late_job(run: &mut Run, room: &mut Printers, spool: &mut Proc, job: usize) ->
 /// Jobs that wait for a printer, all printers being taken, and are not
 /// asleep in sem_wait: watched for 300 ms, a job that never sleeps waits in
 /// a busy loop; one that sleeps elsewhere polls.
-fn waits_without_blocking(run: &Run, awake: &[i32]) -> Outcome {
+fn waits_without_blocking(run: &Run, awake: &[Pid]) -> Outcome {
     let hint = "`wait` is sem_wait, which sleeps until a unit is posted (in a loop only for \
                 EINTR); keep sem_trywait for try_wait";
     if let Some((job, spent)) = spinning(run, awake, Duration::from_millis(300)) {
@@ -377,7 +378,7 @@ pub fn printer_pool(run: &mut Run) -> Outcome {
     let program = p.pid;
     room.parent = Some(program);
 
-    let mut waiting = |room: &Printers| -> Vec<i32> {
+    let mut waiting = |room: &Printers| -> Vec<Pid> {
         live_children(program)
             .into_iter()
             .filter(|c| {
@@ -449,9 +450,9 @@ pub fn named_printers(run: &mut Run) -> Outcome {
     // have ended.
     let mut room = Printers::new(run, printers, jobs + 1, None)?;
     let mut procs: Vec<Proc> = Vec::new();
-    let mut pids: Vec<i32> = Vec::new();
+    let mut pids: Vec<Pid> = Vec::new();
     // The jobs started so far that neither print nor have printed.
-    let waiting = |pids: &[i32], room: &Printers| -> Vec<i32> {
+    let waiting = |pids: &[Pid], room: &Printers| -> Vec<Pid> {
         pids.iter()
             .copied()
             .filter(|&c| {

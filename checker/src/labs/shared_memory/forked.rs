@@ -1,6 +1,7 @@
 //! The programs that fork: workers writing slots of memory they share
 //! with their parent, and the lost update.
 
+use crate::pid::Pid;
 use rand::Rng;
 
 use super::segment::{address_in, average, expect_shared, peek_words, texts};
@@ -42,7 +43,7 @@ pub fn each_worker_owns_a_slot(run: &mut Run) -> Outcome {
         ));
     };
 
-    let mut workers: Vec<(usize, i64)> = Vec::new();
+    let mut workers: Vec<(usize, Pid)> = Vec::new();
     let mut printed: Vec<Option<String>> = vec![None; n];
     for _ in 0..2 * n {
         let line = run
@@ -57,7 +58,7 @@ pub fn each_worker_owns_a_slot(run: &mut Run) -> Outcome {
         let index = words.get(1).and_then(|w| w.parse::<usize>().ok());
         match (words.first(), index) {
             (Some(&"worker"), Some(i)) if i < n => {
-                let pid = field_num(&line, "pid").unwrap_or(-1);
+                let pid = Pid::field(&line, "pid").unwrap_or(Pid::from_raw(-1));
                 workers.push((i, pid));
             }
             (Some(&"course"), Some(i)) if i < n => printed[i] = words.get(3).map(|w| w.to_string()),
@@ -73,10 +74,10 @@ pub fn each_worker_owns_a_slot(run: &mut Run) -> Outcome {
         }
     }
 
-    let mut pids: Vec<i64> = workers.iter().map(|w| w.1).collect();
+    let mut pids: Vec<Pid> = workers.iter().map(|w| w.1).collect();
     pids.sort_unstable();
     pids.dedup();
-    if workers.len() != n || pids.len() != n || pids.contains(&(program as i64)) || pids[0] <= 0 {
+    if workers.len() != n || pids.len() != n || pids.contains(&program) || pids[0].as_raw() <= 0 {
         return Err(Failure::wrong(
             format!("{n} workers, each a process of its own (not the parent, pid {program})"),
             format!("workers {workers:?} (index, pid)"),

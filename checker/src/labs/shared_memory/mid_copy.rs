@@ -2,6 +2,7 @@
 //! message (at the given `pause_point("copy")` in `Mapping::write_data`),
 //! while the checker looks at the segment and starts a reader.
 
+use crate::pid::Pid;
 use std::os::unix::fs::MetadataExt;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -16,7 +17,7 @@ use crate::procfs;
 use crate::scenario::{Failure, Outcome, Run};
 use crate::traffic;
 
-fn ended(pid: i32) -> bool {
+fn ended(pid: Pid) -> bool {
     procfs::stat(pid).is_none_or(|s| s.is_zombie())
 }
 

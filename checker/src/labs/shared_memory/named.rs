@@ -2,6 +2,7 @@
 //! with the checker as reader, the checker as writer with the student's
 //! reader, and the two together.
 
+use crate::pid::Pid;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -163,7 +164,7 @@ pub fn expect_message(lines: &[String], text: &str, whose: &str) -> Outcome {
 pub fn expect_reader_waits(run: &Run, p: &mut Proc, name: &str, waiting: &str) -> Outcome {
     let reader = p.pid;
     let bare = name.trim_start_matches('/').to_string();
-    let ended = |pid: i32| procfs::stat(pid).is_none_or(|s| s.is_zombie());
+    let ended = |pid: Pid| procfs::stat(pid).is_none_or(|s| s.is_zombie());
     let too_early = |run: &Run, p: &mut Proc| -> Failure {
         let lines = run
             .rest(p, "the reader to finish")

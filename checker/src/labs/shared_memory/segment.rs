@@ -1,6 +1,7 @@
 //! The named segment as the checker sees it: its layout, mapped by the
 //! checker itself, and what every scenario checks about shared mappings.
 
+use crate::pid::Pid;
 use std::ffi::c_void;
 use std::num::NonZeroUsize;
 use std::os::fd::OwnedFd;
@@ -145,7 +146,7 @@ pub fn address_in(line: &str) -> Option<u64> {
 }
 
 /// The mapping of `pid` that holds `len` bytes at `addr` must be shared.
-pub fn expect_shared(pid: i32, addr: u64, len: u64, what: &str) -> Outcome {
+pub fn expect_shared(pid: Pid, addr: u64, len: u64, what: &str) -> Outcome {
     let maps = procfs::mappings(pid);
     let Some(m) = maps.iter().find(|m| m.contains(addr, len)) else {
         return Err(Failure::wrong(
@@ -168,7 +169,7 @@ pub fn expect_shared(pid: i32, addr: u64, len: u64, what: &str) -> Outcome {
 
 /// The 8-byte words at `addr` in the memory of `pid`; `None` where the
 /// system does not let the checker read it (then it trusts the output).
-pub fn peek_words(pid: i32, addr: u64, n: usize) -> Option<Vec<u64>> {
+pub fn peek_words(pid: Pid, addr: u64, n: usize) -> Option<Vec<u64>> {
     let bytes = procfs::read_memory(pid, addr, n * 8).ok()?;
     Some(
         bytes

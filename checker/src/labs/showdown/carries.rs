@@ -2,6 +2,7 @@
 //! past the ring, echoed one at a time and then streamed; what the parent
 //! holds at the gate; the ring's child asleep while it waits.
 
+use crate::pid::Pid;
 use std::time::Duration;
 
 use rand::seq::SliceRandom;
@@ -9,7 +10,7 @@ use rand::{Rng, RngCore};
 
 use super::{PIPE_BUF, PIPE_SIZE, QUEUE_MSG, RING_DATA};
 use crate::procfs;
-use crate::scenario::{Failure, Outcome, Run, field_num};
+use crate::scenario::{Failure, Outcome, Run};
 use crate::usage::Usage;
 
 pub(super) fn pipe_carries_every_byte(run: &mut Run) -> Outcome {
@@ -110,7 +111,7 @@ fn carries(run: &mut Run, mech: &'static str) -> Outcome {
         )
         .map_err(|f| with_hang_cause(f, mech))?
         .text;
-    let parent = field_num(&line, "parent").unwrap_or(-1) as i32;
+    let parent = Pid::field(&line, "parent").unwrap_or(Pid::from_raw(-1));
     if parent != p.pid {
         return Err(Failure::wrong(
             format!("`connected parent={} child=C`", p.pid),
@@ -119,7 +120,7 @@ fn carries(run: &mut Run, mech: &'static str) -> Outcome {
     }
     expect_holds(run, parent, mech)?;
     if mech == "ring" {
-        let child = field_num(&line, "child").unwrap_or(-1) as i32;
+        let child = Pid::field(&line, "child").unwrap_or(Pid::from_raw(-1));
         expect_sleeping(run, child)?;
     }
     p.close_stdin();
@@ -200,7 +201,7 @@ fn carries(run: &mut Run, mech: &'static str) -> Outcome {
 }
 
 /// What the parent must hold while it waits at the gate.
-fn expect_holds(run: &Run, pid: i32, mech: &str) -> Outcome {
+fn expect_holds(run: &Run, pid: Pid, mech: &str) -> Outcome {
     let fds: Vec<(i32, String)> = procfs::fds(pid)
         .into_iter()
         .filter(|(fd, _)| *fd > 2)
@@ -272,7 +273,7 @@ const SPINNING_SHARE: f64 = 0.25;
 
 /// While the parent holds at the gate, the child waits for its first
 /// message: after a few microseconds of looking, it must sleep.
-fn expect_sleeping(run: &Run, child: i32) -> Outcome {
+fn expect_sleeping(run: &Run, child: Pid) -> Outcome {
     let before = Usage::of(child);
     run.pause(SLEEP_WINDOW);
     let spent = Usage::of(child).since(&before);

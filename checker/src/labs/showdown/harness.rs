@@ -6,25 +6,8 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
-use super::MECHANISMS;
 use crate::scenario::{Failure, Outcome, Run};
-
-const HEADER: &str = "name,messages,small_bytes,median_ns,p99_ns,latency_ratio,large_bytes,mb_per_s,throughput_ratio,cpu_ns_per_msg,cpu_ratio";
-
-#[derive(Debug, Clone, PartialEq)]
-struct Row {
-    name: String,
-    messages: u64,
-    small_bytes: u64,
-    median_ns: f64,
-    p99_ns: f64,
-    latency_ratio: f64,
-    large_bytes: u64,
-    mb_per_s: f64,
-    throughput_ratio: f64,
-    cpu_ns: f64,
-    cpu_ratio: f64,
-}
+use crate::showdown_csv::{self, HEADER, MECHANISMS, Row};
 
 struct Bench {
     rows: Vec<Row>,
@@ -75,72 +58,9 @@ fn bench_once(
             format!("cannot read it: {e}"),
         )
     })?;
-    let rows = parse_csv(&text)
+    let rows = showdown_csv::parse(&text)
         .map_err(|e| Failure::wrong(format!("{out}: CSV with the columns {HEADER}"), e))?;
     Ok(Bench { rows, took })
-}
-
-fn parse_csv(text: &str) -> Result<Vec<Row>, String> {
-    let mut lines = text.lines();
-    match lines.next() {
-        Some(h) if h.trim() == HEADER => {}
-        other => return Err(format!("the first line is {other:?}")),
-    }
-    let mut rows = Vec::new();
-    for line in lines.filter(|l| !l.trim().is_empty()) {
-        let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        if f.len() != 11 {
-            return Err(format!("`{line}` has {} fields, not 11", f.len()));
-        }
-        let num = |i: usize| -> Result<f64, String> {
-            f[i].parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite() && *v >= 0.0)
-                .ok_or_else(|| format!("`{}` in `{line}` is not a number", f[i]))
-        };
-        let int = |i: usize| -> Result<u64, String> {
-            f[i].parse::<u64>()
-                .map_err(|_| format!("`{}` in `{line}` is not a whole number", f[i]))
-        };
-        rows.push(Row {
-            name: f[0].to_string(),
-            messages: int(1)?,
-            small_bytes: int(2)?,
-            median_ns: num(3)?,
-            p99_ns: num(4)?,
-            latency_ratio: num(5)?,
-            large_bytes: int(6)?,
-            mb_per_s: num(7)?,
-            throughput_ratio: num(8)?,
-            cpu_ns: num(9)?,
-            cpu_ratio: num(10)?,
-        });
-    }
-    let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
-    let wanted: Vec<&str> = std::iter::once("floor").chain(MECHANISMS).collect();
-    if names != wanted {
-        return Err(format!("rows {names:?}, not {wanted:?}"));
-    }
-    Ok(rows)
-}
-
-/// The bars of the chart (`crate::chart`) from the text of the harness's
-/// CSV, with the small and the large message sizes.
-pub fn bars(text: &str) -> Result<(Vec<crate::chart::Bar>, u64, u64), String> {
-    let rows = parse_csv(text)?;
-    let small = rows.get(1).map_or(0, |r| r.small_bytes);
-    let large = rows.first().map_or(0, |r| r.large_bytes);
-    let bars = rows
-        .into_iter()
-        .map(|r| crate::chart::Bar {
-            name: r.name,
-            median_ns: r.median_ns,
-            latency_ratio: r.latency_ratio,
-            mb_per_s: r.mb_per_s,
-            throughput_ratio: r.throughput_ratio,
-        })
-        .collect();
-    Ok((bars, small, large))
 }
 
 fn close(printed: f64, computed: f64) -> bool {

@@ -32,9 +32,6 @@ use carries::{
 };
 use harness::bench_is_measured;
 
-/// The chart's bars from the harness's CSV (used by `cargo lab bench`).
-pub use harness::bars;
-
 pub static LAB: Lab = Lab {
     number: 12,
     slug: "showdown",
@@ -188,8 +185,6 @@ pub static LAB: Lab = Lab {
     }],
 };
 
-/// The mechanisms, as `relay` and `bench` name them.
-const MECHANISMS: [&str; 5] = ["pipe", "fifo", "socket", "queue", "ring"];
 const PIPE_BUF: usize = 4096;
 const PIPE_SIZE: usize = 65536;
 const QUEUE_MSG: usize = 8192;

@@ -9,7 +9,7 @@ pub fn no_zombies_after_burst(run: &mut Run) -> Outcome {
     let asked = requests(&mut run.rng, n);
     send_requests(run, &asked)?;
     let workers = workers_at_gate(run, &mut server, n)?;
-    let server_pid = Pid::from_raw(server.pid);
+    let server_pid = nix::unistd::Pid::from(server.pid);
 
     // Stop the server, let every worker end, then wake it: it gets one
     // SIGCHLD for all of them, since a pending signal is one bit.
@@ -109,27 +109,30 @@ struct Storm {
 }
 
 impl Storm {
-    fn start(pid: i32) -> Storm {
+    fn start(pid: Pid) -> Result<Storm, Failure> {
         let stop = Arc::new(AtomicBool::new(false));
         let sent = Arc::new(AtomicU64::new(0));
         let thread = {
             let (stop, sent) = (stop.clone(), sent.clone());
-            std::thread::spawn(move || {
-                let pid = Pid::from_raw(pid);
-                while !stop.load(Ordering::SeqCst) && sent.load(Ordering::SeqCst) < 200_000 {
-                    if kill(pid, Signal::SIGUSR1).is_err() {
-                        return;
+            std::thread::Builder::new()
+                .name("storm".into())
+                .spawn(move || {
+                    let pid = nix::unistd::Pid::from(pid);
+                    while !stop.load(Ordering::SeqCst) && sent.load(Ordering::SeqCst) < 200_000 {
+                        if kill(pid, Signal::SIGUSR1).is_err() {
+                            return;
+                        }
+                        sent.fetch_add(1, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_micros(20));
                     }
-                    sent.fetch_add(1, Ordering::SeqCst);
-                    std::thread::sleep(Duration::from_micros(20));
-                }
-            })
-        };
-        Storm {
+                })
+        }
+        .map_err(|e| Failure::internal(format!("starting the thread that sends signals: {e}")))?;
+        Ok(Storm {
             stop,
             sent,
             thread: Some(thread),
-        }
+        })
     }
 
     /// Stops sending; returns how many signals were sent.
@@ -154,13 +157,13 @@ pub fn signal_storm(run: &mut Run) -> Outcome {
     let lines: u64 = run.rng.random_range(20_000..=30_000);
     let mut storm = run.spawn("storm", &[lines.to_string()])?;
     let line = run.line(&mut storm, "the line `storm pid=P ready`")?.text;
-    if field_num(&line, "pid") != Some(storm.pid as i64) || !line.ends_with("ready") {
+    if Pid::field(&line, "pid") != Some(storm.pid) || !line.ends_with("ready") {
         return Err(Failure::wrong(
             format!("`storm pid={} ready`", storm.pid),
             format!("`{line}`"),
         ));
     }
-    let mut sender = Storm::start(storm.pid);
+    let mut sender = Storm::start(storm.pid)?;
 
     let mut expected = 0u64;
     loop {

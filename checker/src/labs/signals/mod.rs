@@ -16,11 +16,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::pid::Pid;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use rand::Rng;
 use rand::rngs::StdRng;
 
@@ -29,7 +29,7 @@ use crate::peers::calls;
 use crate::process::{Exit, Proc};
 use crate::procfs;
 use crate::sandbox::checker_pid;
-use crate::scenario::{Failure, Fixture, Kind, Outcome, Run, Scenario, Variant, field_num};
+use crate::scenario::{Failure, Fixture, Kind, Outcome, Run, Scenario, Variant};
 
 mod burst;
 mod shutdown;
@@ -207,7 +207,7 @@ fn is_fifo(path: &std::path::Path) -> bool {
 }
 
 /// The first `error: ...` line the program wrote on stderr.
-fn error_line(run: &Run, pid: i32) -> Option<String> {
+fn error_line(run: &Run, pid: Pid) -> Option<String> {
     let spawned = run.spawned.iter().find(|s| s.pid == pid)?;
     let text = spawned.stderr.text();
     text.lines()
@@ -216,7 +216,7 @@ fn error_line(run: &Run, pid: i32) -> Option<String> {
 }
 
 /// Everything the program wrote on stderr.
-fn stderr_of(run: &Run, pid: i32) -> String {
+fn stderr_of(run: &Run, pid: Pid) -> String {
     run.spawned
         .iter()
         .find(|s| s.pid == pid)
@@ -231,7 +231,7 @@ fn start_server(run: &mut Run, mode: &str) -> Result<Proc, Failure> {
     let line = run
         .line(&mut server, "the server's line `server pid=P ready (MODE)`")?
         .text;
-    if field_num(&line, "pid") != Some(server.pid as i64) || !line.contains("ready") {
+    if Pid::field(&line, "pid") != Some(server.pid) || !line.contains("ready") {
         return Err(Failure::wrong(
             format!("`server pid={} ready ({mode})`", server.pid),
             format!("`{line}`"),
@@ -292,7 +292,7 @@ fn send_requests(run: &Run, requests: &[(u64, String)]) -> Outcome {
 }
 
 /// The live (not zombie) children of `pid`.
-fn live_children(pid: i32) -> Vec<i32> {
+fn live_children(pid: Pid) -> Vec<Pid> {
     procfs::children(pid)
         .into_iter()
         .filter(|&c| procfs::stat(c).is_some_and(|s| !s.is_zombie()))
@@ -300,7 +300,7 @@ fn live_children(pid: i32) -> Vec<i32> {
 }
 
 /// The zombie children of `pid`.
-fn zombie_children(pid: i32) -> Vec<i32> {
+fn zombie_children(pid: Pid) -> Vec<Pid> {
     procfs::children(pid)
         .into_iter()
         .filter(|&c| procfs::stat(c).is_some_and(|s| s.is_zombie()))
@@ -308,12 +308,12 @@ fn zombie_children(pid: i32) -> Vec<i32> {
 }
 
 /// Whether `pid` sleeps in a system call (waiting), as /proc tells.
-fn sleeping(pid: i32) -> bool {
+fn sleeping(pid: Pid) -> bool {
     procfs::stat(pid).is_some_and(|s| s.state == 'S') && procfs::blocked(pid).syscall.is_some()
 }
 
 /// Whether `sig` is pending for `pid` (sent, not yet delivered or read).
-fn pending(pid: i32, sig: Signal) -> bool {
+fn pending(pid: Pid, sig: Signal) -> bool {
     let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
         return false;
     };
@@ -330,7 +330,7 @@ fn pending(pid: i32, sig: Signal) -> bool {
 
 /// Waits until the server has `n` workers, each asleep at the gate, and
 /// the server itself is asleep, waiting for its next event.
-fn workers_at_gate(run: &Run, server: &mut Proc, n: usize) -> Result<Vec<i32>, Failure> {
+fn workers_at_gate(run: &Run, server: &mut Proc, n: usize) -> Result<Vec<Pid>, Failure> {
     let found = run.poll(Duration::from_secs(5), || {
         let workers = live_children(server.pid);
         (workers.len() == n && workers.iter().all(|&w| sleeping(w)) && sleeping(server.pid))
@@ -387,7 +387,7 @@ fn leftovers(run: &Run) -> Vec<String> {
 
 /// A stuck wait explained when the server sleeps in read() on a pipe whose
 /// write end it holds itself: its self-pipe, read in blocking mode.
-fn explain_stuck(server: i32, failure: Failure) -> Failure {
+fn explain_stuck(server: Pid, failure: Failure) -> Failure {
     if failure.kind != Kind::TimedOut || failure.why.is_some() {
         return failure;
     }

@@ -19,7 +19,7 @@ fn shutdown(run: &mut Run, mode: &str) -> Outcome {
     let workers = workers_at_gate(run, &mut server, n)?;
 
     // SIGTERM while every request is in hand, and the server waits.
-    kill(Pid::from_raw(server.pid), Signal::SIGTERM)
+    kill(nix::unistd::Pid::from(server.pid), Signal::SIGTERM)
         .map_err(|e| Failure::internal(format!("kill: {e}")))?;
     // Let it take the signal: it goes on waiting for its workers, or it
     // exits (wrongly) now.
@@ -102,7 +102,7 @@ fn shutdown(run: &mut Run, mode: &str) -> Outcome {
         )
         .because("the server must remove what it made when it stops: remove_file for the FIFO and shm_unlink for the status object, in `impl Drop for Server`. Both are names that outlive the process"));
     }
-    let stray: Vec<i32> = procfs::descendants(checker_pid())
+    let stray: Vec<Pid> = procfs::descendants(checker_pid())
         .iter()
         .map(|s| s.pid)
         .collect();
@@ -151,7 +151,7 @@ pub fn shutdown_while_connected(run: &mut Run) -> Outcome {
     // the server must reap it and go back to waiting for requests and
     // signals, not wait for the workers still busy.
     let victim = workers[run.rng.random_range(0..workers.len())];
-    kill(Pid::from_raw(victim), Signal::SIGKILL)
+    kill(nix::unistd::Pid::from(victim), Signal::SIGKILL)
         .map_err(|e| Failure::internal(format!("kill({victim}): {e}")))?;
     let back = run.poll(Duration::from_secs(3), || {
         let reaped = !procfs::children(pid).contains(&victim);
@@ -182,7 +182,7 @@ pub fn shutdown_while_connected(run: &mut Run) -> Outcome {
         }
     }
 
-    kill(Pid::from_raw(pid), Signal::SIGINT)
+    kill(nix::unistd::Pid::from(pid), Signal::SIGINT)
         .map_err(|e| Failure::internal(format!("kill: {e}")))?;
     let taken = run.poll(Duration::from_secs(3), || {
         if let Ok(exit) = server.wait(Instant::now()) {
@@ -280,7 +280,7 @@ pub fn shutdown_while_connected(run: &mut Run) -> Outcome {
             format!("it left behind {}", left.join(" and ")),
         ));
     }
-    let stray: Vec<i32> = procfs::descendants(checker_pid())
+    let stray: Vec<Pid> = procfs::descendants(checker_pid())
         .iter()
         .map(|s| s.pid)
         .collect();

@@ -24,9 +24,10 @@ use rand::seq::IndexedRandom;
 
 use crate::diagnose::syscall_name;
 use crate::labs::Lab;
+use crate::pid::Pid;
 use crate::process::{Exit, Proc, Waited};
 use crate::procfs;
-use crate::scenario::{Failure, Fixture, Outcome, Run, Scenario, Variant, field_num};
+use crate::scenario::{Failure, Fixture, Outcome, Run, Scenario, Variant};
 
 mod pairs;
 mod peers;

@@ -3,7 +3,7 @@
 use super::*;
 
 /// The sockets a process holds beyond fds 0, 1 and 2: (fd, socket:[inode]).
-pub(super) fn sockets(pid: i32) -> Vec<(i32, String)> {
+pub(super) fn sockets(pid: Pid) -> Vec<(i32, String)> {
     procfs::fds(pid)
         .into_iter()
         .filter(|(fd, t)| *fd > 2 && t.starts_with("socket:"))
@@ -25,7 +25,7 @@ pub(super) fn socketpair_parent_child(run: &mut Run) -> Outcome {
     let mut p = run.spawn("pair", &[])?;
     let parent = p.pid;
     let first = line_within(run, &mut p, PATIENCE, "a line `parent pid=P child=C`")?;
-    let Some(child) = field_num(&first, "child").map(|c| c as i32) else {
+    let Some(child) = Pid::field(&first, "child") else {
         return Err(Failure::wrong(
             "a line `parent pid=P child=C`",
             format!("`{first}`"),
@@ -42,7 +42,7 @@ pub(super) fn socketpair_parent_child(run: &mut Run) -> Outcome {
     }
     // Both wait for input now: the parent on its stdin, the child on its
     // socket. Their descriptor tables are final.
-    let reading = |pid: i32| {
+    let reading = |pid: Pid| {
         procfs::blocked(pid).syscall.is_some_and(|(nr, _)| {
             matches!(syscall_name(nr), Some("read" | "recvfrom" | "recvmsg"))
         })

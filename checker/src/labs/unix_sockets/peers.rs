@@ -278,7 +278,7 @@ pub(super) fn interleave(
 }
 
 /// How many threads and child processes `pid` has, in words.
-pub(super) fn threads_and_children(pid: i32) -> String {
+pub(super) fn threads_and_children(pid: Pid) -> String {
     let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
         .map(|d| d.count())
         .unwrap_or(0);

@@ -237,7 +237,7 @@ pub(super) fn file_not_ours(run: &mut Run) -> Outcome {
 
 /// Why a long request of `len` bytes sent in `pieces` got no reply, from
 /// what the server said or did.
-fn refused(run: &Run, server: i32, f: Failure, len: usize, pieces: usize) -> Failure {
+fn refused(run: &Run, server: Pid, f: Failure, len: usize, pieces: usize) -> Failure {
     if f.why.is_some() {
         return f;
     }
