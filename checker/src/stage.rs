@@ -3,9 +3,10 @@
 //! checked. The copy mirrors the course's layout (`labs/01-fork/...`), so
 //! compiler messages and panics name the same paths the student edits.
 //!
-//! Only the student's part is taken from the tree: `src/` minus `src/bin/`.
-//! `Cargo.toml` and the given programs come from the course itself, so an
-//! edited manifest or a rewritten program in a submission changes nothing.
+//! Only the student's files (each lab's `Lab::student`) are taken from the
+//! tree; every other file (`Cargo.toml`, `src/given.rs`, the programs in
+//! `src/bin/`) comes from the course's own `labs/NN-slug/`, so an edited
+//! manifest, helper or program in a submission changes nothing.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -100,12 +101,12 @@ pub struct Staged {
 pub fn stage(tree: &Tree, lab: &Lab, patch: Option<&Path>) -> Result<Staged> {
     let course = course_root();
     let source = tree.labs_dir.join(lab.dir());
-    if !source.join("src").is_dir() {
+    if !source.is_dir() {
         bail!(
             "{} has no lab {} (looked for {})",
             tree.label,
             lab.dir(),
-            source.join("src").display()
+            source.display()
         );
     }
     let pristine = course.join("labs").join(lab.dir());
@@ -132,33 +133,11 @@ pub fn stage(tree: &Tree, lab: &Lab, patch: Option<&Path>) -> Result<Staged> {
     if let Ok(bytes) = fs::read(course.join("Cargo.lock")) {
         write_if_changed(&root.join("Cargo.lock"), &bytes)?;
     }
-    write_if_changed(
-        &dest.join("Cargo.toml"),
-        &read(&pristine.join("Cargo.toml"))?,
-    )?;
-
-    // src/ from the tree, src/bin/ from the course.
-    let mut wanted = Vec::new();
-    collect_files(&source.join("src"), Path::new("src"), &mut wanted, true)?;
-    let mut files: Vec<(PathBuf, Vec<u8>)> = wanted
-        .into_iter()
-        .map(|rel| Ok((rel.clone(), read(&source.join(&rel))?)))
-        .collect::<Result<_>>()?;
-    let mut given = Vec::new();
-    collect_files(
-        &pristine.join("src/bin"),
-        Path::new("src/bin"),
-        &mut given,
-        false,
-    )?;
-    for rel in given {
-        let bytes = read(&pristine.join(&rel))?;
-        files.push((rel, bytes));
-    }
+    let mut files = lab_files(&pristine, &source, lab)?;
     if let Some(patch) = patch {
         crate::fixture::apply(patch, &mut files)?;
     }
-    sync_dir(&dest.join("src"), Path::new("src"), &files)?;
+    sync_dir(&dest, Path::new(""), &files)?;
     for (rel, bytes) in &files {
         write_if_changed(&dest.join(rel), bytes)?;
     }
@@ -167,6 +146,35 @@ pub fn stage(tree: &Tree, lab: &Lab, patch: Option<&Path>) -> Result<Staged> {
         .map(PathBuf::from)
         .unwrap_or_else(|| tree_dir.join("target"));
     Ok(Staged { root, target_dir })
+}
+
+/// The lab's files as the checker builds them: the student's files from
+/// `source`, everything else from `pristine`, the course's own copy of the
+/// lab. A student file missing from `source` is an error that names it.
+fn lab_files(pristine: &Path, source: &Path, lab: &Lab) -> Result<Vec<(PathBuf, Vec<u8>)>> {
+    let mut course_files = Vec::new();
+    collect_files(pristine, Path::new(""), &mut course_files)?;
+    course_files.sort();
+    let mut files = Vec::new();
+    for rel in course_files {
+        if lab.student.iter().any(|s| Path::new(s) == rel) {
+            continue;
+        }
+        let bytes = read(&pristine.join(&rel))?;
+        files.push((rel, bytes));
+    }
+    for s in lab.student {
+        let path = source.join(s);
+        let bytes = fs::read(&path).with_context(|| {
+            format!(
+                "reading {}, a file of lab {} that the student writes",
+                path.display(),
+                lab.dir()
+            )
+        })?;
+        files.push((PathBuf::from(s), bytes));
+    }
+    Ok(files)
 }
 
 /// The staging workspace's manifest: one member, the course's
@@ -217,8 +225,9 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
-/// Lists the files under `dir` as paths relative to it (prefixed by `rel`).
-fn collect_files(dir: &Path, rel: &Path, out: &mut Vec<PathBuf>, skip_bin: bool) -> Result<()> {
+/// Lists the files under `dir` as paths relative to it (prefixed by `rel`),
+/// leaving out a build's `target/` directory.
+fn collect_files(dir: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Ok(());
     };
@@ -228,10 +237,10 @@ fn collect_files(dir: &Path, rel: &Path, out: &mut Vec<PathBuf>, skip_bin: bool)
         let rel = rel.join(&name);
         let ty = e.file_type()?;
         if ty.is_dir() {
-            if skip_bin && rel == Path::new("src/bin") {
+            if rel == Path::new("target") {
                 continue;
             }
-            collect_files(&e.path(), &rel, out, skip_bin)?;
+            collect_files(&e.path(), &rel, out)?;
         } else if ty.is_file() {
             out.push(rel);
         }
@@ -340,8 +349,8 @@ mod tests {
                 lab.dir()
             );
             let (mut x, mut y) = (Vec::new(), Vec::new());
-            collect_files(&a.join("src/bin"), Path::new(""), &mut x, false).unwrap();
-            collect_files(&b.join("src/bin"), Path::new(""), &mut y, false).unwrap();
+            collect_files(&a.join("src/bin"), Path::new(""), &mut x).unwrap();
+            collect_files(&b.join("src/bin"), Path::new(""), &mut y).unwrap();
             x.sort();
             y.sort();
             assert_eq!(x, y, "{}: the same programs", lab.dir());
