@@ -189,7 +189,7 @@ fn workspace_manifest(course: &Path, member: &str) -> Result<String> {
     for section in ["[workspace.package]", "[workspace.dependencies]"] {
         for block in sections(&text, section) {
             out.push('\n');
-            out.push_str(block);
+            out.push_str(&absolute_paths(block, course));
         }
     }
     // No debug info: panics still name their file and line (those are in
@@ -199,8 +199,30 @@ fn workspace_manifest(course: &Path, member: &str) -> Result<String> {
     Ok(out)
 }
 
+/// `block` with every `path = "REL"` made absolute from `course`: the
+/// course's own crates (`crates/lab-program`) are dependencies of the
+/// labs, and the staging workspace lives elsewhere.
+pub(crate) fn absolute_paths(block: &str, course: &Path) -> String {
+    let mut out = String::new();
+    let mut rest = block;
+    while let Some(at) = rest.find("path = \"") {
+        let (head, tail) = rest.split_at(at + "path = \"".len());
+        out.push_str(head);
+        let end = tail.find('"').unwrap_or(tail.len());
+        let rel = &tail[..end];
+        if Path::new(rel).is_absolute() {
+            out.push_str(rel);
+        } else {
+            out.push_str(&course.join(rel).display().to_string());
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The blocks of a TOML file whose header starts with `header`.
-fn sections<'a>(text: &'a str, header: &str) -> Vec<&'a str> {
+pub(crate) fn sections<'a>(text: &'a str, header: &str) -> Vec<&'a str> {
     let mut blocks = Vec::new();
     let mut start = None;
     let mut offset = 0;
@@ -227,7 +249,7 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 
 /// Lists the files under `dir` as paths relative to it (prefixed by `rel`),
 /// leaving out a build's `target/` directory.
-fn collect_files(dir: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+pub(crate) fn collect_files(dir: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Ok(());
     };
@@ -267,7 +289,7 @@ fn sync_dir(dir: &Path, rel: &Path, files: &[(PathBuf, Vec<u8>)]) -> Result<()> 
 
 /// Writes only when the content differs, so cargo sees unchanged files as
 /// unchanged and rebuilds nothing.
-fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
     if fs::read(path).ok().as_deref() == Some(bytes) {
         return Ok(());
     }
@@ -307,6 +329,15 @@ mod tests {
     }
 
     #[test]
+    fn course_crates_are_found_from_the_staging_workspace() {
+        let block = "[workspace.dependencies]\nanyhow = \"1\"\nlab-program = { path = \"crates/lab-program\" }\n";
+        assert_eq!(
+            absolute_paths(block, Path::new("/course")),
+            "[workspace.dependencies]\nanyhow = \"1\"\nlab-program = { path = \"/course/crates/lab-program\" }\n"
+        );
+    }
+
+    #[test]
     fn solutions_use_the_same_dependency_versions_as_the_course() {
         let root = course_root();
         if !has_solutions("solutions_use_the_same_dependency_versions_as_the_course") {
@@ -318,7 +349,7 @@ mod tests {
             sections(text, "[workspace.dependencies]")
                 .concat()
                 .lines()
-                .filter(|l| l.contains('='))
+                .filter(|l| l.contains('=') && !l.contains("path ="))
                 .map(str::to_string)
                 .collect()
         };
