@@ -337,71 +337,50 @@ mod tests {
         );
     }
 
+    /// Each file lives once: solutions/ holds only the files the student
+    /// writes (`Lab::student`), and none of them is a copy of the starter's.
     #[test]
-    fn solutions_use_the_same_dependency_versions_as_the_course() {
+    fn solutions_hold_only_student_files_and_no_copy_of_labs() {
         let root = course_root();
-        if !has_solutions("solutions_use_the_same_dependency_versions_as_the_course") {
+        if !has_solutions("solutions_hold_only_student_files_and_no_copy_of_labs") {
             return;
         }
-        let course = fs::read_to_string(root.join("Cargo.toml")).unwrap();
-        let solutions = fs::read_to_string(root.join("solutions/Cargo.toml")).unwrap();
-        let deps = |text: &str| -> Vec<String> {
-            sections(text, "[workspace.dependencies]")
-                .concat()
-                .lines()
-                .filter(|l| l.contains('=') && !l.contains("path ="))
-                .map(str::to_string)
-                .collect()
-        };
-        let course_deps = deps(&course);
-        for line in deps(&solutions) {
+        let labs = crate::labs::ALL;
+        for e in fs::read_dir(root.join("solutions")).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name == "target" {
+                continue;
+            }
+            let lab = labs.iter().find(|lab| lab.dir() == name);
             assert!(
-                course_deps.contains(&line),
-                "solutions/Cargo.toml has `{line}`, unlike Cargo.toml"
+                lab.is_some(),
+                "solutions/{name} is not a lab's directory: solutions/ holds the files students write, lab by lab"
             );
-        }
-    }
-
-    #[test]
-    fn starters_and_solutions_share_manifests_and_programs() {
-        let root = course_root();
-        if !has_solutions("starters_and_solutions_share_manifests_and_programs") {
-            return;
-        }
-        for lab in crate::labs::ALL {
-            let (a, b) = (
-                root.join("labs").join(lab.dir()),
-                root.join("solutions").join(lab.dir()),
-            );
-            assert_eq!(
-                read(&a.join("Cargo.toml")).unwrap(),
-                read(&b.join("Cargo.toml")).unwrap(),
-                "{}",
-                lab.dir()
-            );
-            let (mut x, mut y) = (Vec::new(), Vec::new());
-            collect_files(&a.join("src/bin"), Path::new(""), &mut x).unwrap();
-            collect_files(&b.join("src/bin"), Path::new(""), &mut y).unwrap();
-            x.sort();
-            y.sort();
-            assert_eq!(x, y, "{}: the same programs", lab.dir());
-            let given = (a.join("src/given.rs"), b.join("src/given.rs"));
-            if given.0.exists() || given.1.exists() {
-                assert_eq!(
-                    read(&given.0).ok(),
-                    read(&given.1).ok(),
-                    "{}: src/given.rs differs",
-                    lab.dir()
+            let lab = lab.unwrap();
+            let mut files = Vec::new();
+            collect_files(&e.path(), Path::new(""), &mut files).unwrap();
+            for rel in files {
+                assert!(
+                    lab.student.iter().any(|s| Path::new(s) == rel),
+                    "solutions/{name}/{} is not a file the student writes (Lab::student); given code lives in labs/{name}/ only",
+                    rel.display()
+                );
+                let starter = root.join("labs").join(&name).join(&rel);
+                assert_ne!(
+                    fs::read(&starter).ok(),
+                    Some(read(&e.path().join(&rel)).unwrap()),
+                    "solutions/{name}/{} is a copy of labs/{name}/{}: it belongs in one place",
+                    rel.display(),
+                    rel.display()
                 );
             }
-            for f in x {
-                assert_eq!(
-                    read(&a.join("src/bin").join(&f)).unwrap(),
-                    read(&b.join("src/bin").join(&f)).unwrap(),
-                    "{}: src/bin/{} differs between labs/ and solutions/",
-                    lab.dir(),
-                    f.display()
-                );
+        }
+        for lab in labs {
+            for s in lab.student {
+                let path = root.join("solutions").join(lab.dir()).join(s);
+                assert!(path.is_file(), "{} is missing", path.display());
+                let starter = root.join("labs").join(lab.dir()).join(s);
+                assert!(starter.is_file(), "{} is missing", starter.display());
             }
         }
     }
