@@ -5,7 +5,8 @@
 //!   [`env::TMP`]) and the gates it holds a program at ([`hold`],
 //!   [`pause_point`]). The checker reads the same names from here.
 //! - a program's frame: [`main_with`], its arguments ([`args`],
-//!   [`numbers`]), who it is ([`me`], [`parent`]);
+//!   [`number`], [`numbers`]), who it is ([`me`], [`parent`]);
+//! - the string-reversing servers' answer: [`reverse`];
 //! - its children, the way lab 01 teaches them: [`run_child`], [`join`],
 //!   [`Ending`].
 //!
@@ -135,6 +136,19 @@ pub fn numbers<T: std::str::FromStr>(usage: &str) -> Result<Vec<T>> {
                 .with_context(|| format!("not a number: {a:?}\nusage: {usage}"))
         })
         .collect()
+}
+
+/// Parses one argument as a number, saying which argument was wrong.
+pub fn number<T: std::str::FromStr>(text: &str, usage: &str) -> Result<T> {
+    text.parse()
+        .ok()
+        .with_context(|| format!("not a number: {text:?}\nusage: {usage}"))
+}
+
+/// What the string-reversing servers answer: the characters of `text` in
+/// reverse order (characters, not bytes, so that UTF-8 stays valid).
+pub fn reverse(text: &str) -> String {
+    text.chars().rev().collect()
 }
 
 /// This process's id.

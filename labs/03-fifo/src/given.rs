@@ -3,7 +3,7 @@
 // What the programs of every lab share is written once, in the course's
 // crate `lab-program` (crates/lab-program); this file keeps what is
 // specific to this lab.
-pub use lab_program::main_with;
+pub use lab_program::{main_with, me};
 
 use std::path::{Path, PathBuf};
 
@@ -24,9 +24,4 @@ pub fn requests_fifo(dir: &Path) -> PathBuf {
 /// `reply-PID`.
 pub fn reply_fifo(dir: &Path, pid: u32) -> PathBuf {
     dir.join(format!("reply-{pid}"))
-}
-
-/// This process's id.
-pub fn me() -> u32 {
-    std::process::id()
 }

@@ -6,7 +6,7 @@
 // What the programs of every lab share is written once, in the course's
 // crate `lab-program` (crates/lab-program); this file keeps what is
 // specific to this lab.
-pub use lab_program::{hold, ipc_name, main_with, me, pause_point};
+pub use lab_program::{hold, ipc_name, main_with, me, number, pause_point};
 
 use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -63,11 +63,4 @@ pub fn args(usage: &str, at_least: usize) -> Result<Vec<String>> {
         bail!("usage: {usage}");
     }
     Ok(args)
-}
-
-/// Parses a number, saying which argument was wrong.
-pub fn number<T: std::str::FromStr>(arg: &str, usage: &str) -> Result<T> {
-    arg.parse::<T>()
-        .ok()
-        .with_context(|| format!("not a number: {arg:?}\nusage: {usage}"))
 }

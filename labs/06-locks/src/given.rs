@@ -8,7 +8,7 @@
 // What the programs of every lab share is written once, in the course's
 // crate `lab-program` (crates/lab-program); this file keeps what is
 // specific to this lab.
-pub use lab_program::{hold, ipc_name, main_with};
+pub use lab_program::{hold, ipc_name, main_with, number};
 
 use std::fs::File;
 use std::io::Write;
@@ -372,11 +372,4 @@ pub fn args(usage: &str, count: usize) -> Result<Vec<String>> {
         bail!("usage: {usage}");
     }
     Ok(args)
-}
-
-/// Parses a number argument.
-pub fn number<T: std::str::FromStr>(arg: &str, usage: &str) -> Result<T> {
-    arg.parse::<T>()
-        .ok()
-        .with_context(|| format!("not a number: {arg:?}\nusage: {usage}"))
 }

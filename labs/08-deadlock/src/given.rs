@@ -17,7 +17,7 @@
 // What the programs of every lab share is written once, in the course's
 // crate `lab-program` (crates/lab-program); this file keeps what is
 // specific to this lab.
-pub use lab_program::{main_with, me};
+pub use lab_program::{main_with, me, number};
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -81,13 +81,6 @@ pub fn options(usage: &str) -> Result<Options> {
         }
     }
     Ok(opts)
-}
-
-/// Parses one number argument.
-pub fn number<T: std::str::FromStr>(text: &str, usage: &str) -> Result<T> {
-    text.parse()
-        .ok()
-        .with_context(|| format!("not a number: {text:?}\nusage: {usage}"))
 }
 
 // ANCHOR: file_lock

@@ -3,7 +3,7 @@
 // What the programs of every lab share is written once, in the course's
 // crate `lab-program` (crates/lab-program); this file keeps what is
 // specific to this lab.
-pub use lab_program::{hold, ipc_name, main_with, me};
+pub use lab_program::{hold, ipc_name, main_with, me, reverse};
 
 use std::io::Write;
 
@@ -18,11 +18,6 @@ pub const REQUESTS: &str = "requests";
 pub fn parse_request(line: &str) -> Option<(u64, &str)> {
     let (id, text) = line.split_once(' ')?;
     Some((id.parse().ok()?, text))
-}
-
-/// The text with its characters in reverse order.
-pub fn reverse(text: &str) -> String {
-    text.chars().rev().collect()
 }
 
 // ANCHOR: start_worker
