@@ -26,8 +26,7 @@ check links at all. This script, run from anywhere in the repository
   exactly one mark, a scenario the checker does not have, counts that
   are not the map's;
 - reference code is shown open: a chapter includes a file the student
-  edits (anything under solutions/ but `src/given.rs` and `src/bin/`)
-  outside a reference block. Reported apart, last; the environment
+  edits (anything under solutions/, which holds nothing else) outside a reference block. Reported apart, last; the environment
   variable BOOK_ALLOW_OPEN_REFERENCE=1 lets it pass (for work on the
   machinery while chapters are being converted; CI never sets it).
 """
@@ -139,8 +138,9 @@ def check_includes():
 
 
 def student_edits(file):
-    """Whether `file` is one the student edits: under solutions/NN-topic/,
-    but not src/given.rs and not src/bin/. Returns (lab dir, relative path)
+    """Whether `file` is one the student edits: under solutions/NN-topic/
+    (given code lives in labs/ only; src/given.rs and src/bin/ are kept
+    out should one be put back there). Returns (lab dir, relative path)
     or None."""
     try:
         rel = file.relative_to(ROOT / "solutions")
@@ -277,12 +277,10 @@ def rendered_words(out):
 
 def given_files():
     """The text of every file students are given, in every lab (the starter
-    crates, and the solutions' given.rs and programs): a line found there
-    is no secret, wherever the book shows it."""
+    crates with their given.rs and programs, and the course's own crates):
+    a line found there is no secret, wherever the book shows it."""
     given = sorted((ROOT / "labs").rglob("*.rs"))
-    for lab in sorted((ROOT / "solutions").glob("*/src")):
-        given += [lab / "given.rs"] if (lab / "given.rs").is_file() else []
-        given += sorted((lab / "bin").rglob("*.rs"))
+    given += sorted((ROOT / "crates").rglob("*.rs"))
     return "\n".join(p.read_text() for p in given)
 
 

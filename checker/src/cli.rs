@@ -26,6 +26,10 @@ Usage:
   cargo lab template <DIR>       write the repository to hand to students: the
                                  course without solutions, the book's student
                                  edition, the Classroom workflow
+  cargo lab dev                  write target/solutions/: the reference
+                                 solutions as one workspace (with the given
+                                 code from labs/), for clippy, rustfmt and
+                                 an editor
   cargo lab bench                build lab 12 with optimisations and run its
                                  harness: every mechanism measured, a table,
                                  a CSV file (--out, default showdown.csv) and
@@ -62,6 +66,7 @@ const COMMANDS: &[&str] = &[
     "grade",
     "classroom",
     "template",
+    "dev",
     "bench",
     "help",
 ];
@@ -108,6 +113,7 @@ pub enum Command {
     Template {
         dir: PathBuf,
     },
+    Dev,
     Bench {
         which: Which,
         messages: Option<usize>,
@@ -222,6 +228,12 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Comma
                 "`cargo lab template` takes one directory to write, e.g. `cargo lab template ../ipc-course`"
             ),
         },
+        Some("dev") => {
+            if !labs.is_empty() {
+                bail!("`cargo lab dev` writes every lab's solution and takes no lab name");
+            }
+            Command::Dev
+        }
         Some("bench") => {
             if !labs.is_empty() {
                 bail!("`cargo lab bench` measures lab 12 and takes no lab name");

@@ -274,8 +274,14 @@ impl<'a> Run<'a> {
             .get(bin)
             .ok_or_else(|| Failure::internal(format!("the lab has no program named {bin}")))?;
         let env = [
-            ("LAB_IPC_PREFIX", self.sandbox.ipc_prefix.clone()),
-            ("LAB_TMP", self.sandbox.tmp.display().to_string()),
+            (
+                lab_program::env::IPC_PREFIX,
+                self.sandbox.ipc_prefix.clone(),
+            ),
+            (
+                lab_program::env::TMP,
+                self.sandbox.tmp.display().to_string(),
+            ),
         ];
         let proc = Proc::spawn(Spawn {
             program,

@@ -3,9 +3,10 @@
 //! checked. The copy mirrors the course's layout (`labs/01-fork/...`), so
 //! compiler messages and panics name the same paths the student edits.
 //!
-//! Only the student's part is taken from the tree: `src/` minus `src/bin/`.
-//! `Cargo.toml` and the given programs come from the course itself, so an
-//! edited manifest or a rewritten program in a submission changes nothing.
+//! Only the student's files (each lab's `Lab::student`) are taken from the
+//! tree; every other file (`Cargo.toml`, `src/given.rs`, the programs in
+//! `src/bin/`) comes from the course's own `labs/NN-slug/`, so an edited
+//! manifest, helper or program in a submission changes nothing.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -122,12 +123,12 @@ pub struct Staged {
 pub fn stage(tree: &Tree, lab: &Lab, patch: Option<&Path>) -> Result<Staged> {
     let course = course_root();
     let source = tree.labs_dir.join(lab.dir());
-    if !source.join("src").is_dir() {
+    if !source.is_dir() {
         bail!(
             "{} has no lab {} (looked for {})",
             tree.label,
             lab.dir(),
-            source.join("src").display()
+            source.display()
         );
     }
     let pristine = course.join("labs").join(lab.dir());
@@ -154,33 +155,11 @@ pub fn stage(tree: &Tree, lab: &Lab, patch: Option<&Path>) -> Result<Staged> {
     if let Ok(bytes) = fs::read(course.join("Cargo.lock")) {
         write_if_changed(&root.join("Cargo.lock"), &bytes)?;
     }
-    write_if_changed(
-        &dest.join("Cargo.toml"),
-        &read(&pristine.join("Cargo.toml"))?,
-    )?;
-
-    // src/ from the tree, src/bin/ from the course.
-    let mut wanted = Vec::new();
-    collect_files(&source.join("src"), Path::new("src"), &mut wanted, true)?;
-    let mut files: Vec<(PathBuf, Vec<u8>)> = wanted
-        .into_iter()
-        .map(|rel| Ok((rel.clone(), read(&source.join(&rel))?)))
-        .collect::<Result<_>>()?;
-    let mut given = Vec::new();
-    collect_files(
-        &pristine.join("src/bin"),
-        Path::new("src/bin"),
-        &mut given,
-        false,
-    )?;
-    for rel in given {
-        let bytes = read(&pristine.join(&rel))?;
-        files.push((rel, bytes));
-    }
+    let mut files = lab_files(&pristine, &source, lab)?;
     if let Some(patch) = patch {
         crate::fixture::apply(patch, &mut files)?;
     }
-    sync_dir(&dest.join("src"), Path::new("src"), &files)?;
+    sync_dir(&dest, Path::new(""), &files)?;
     for (rel, bytes) in &files {
         write_if_changed(&dest.join(rel), bytes)?;
     }
@@ -196,6 +175,35 @@ pub fn stage(tree: &Tree, lab: &Lab, patch: Option<&Path>) -> Result<Staged> {
     })
 }
 
+/// The lab's files as the checker builds them: the student's files from
+/// `source`, everything else from `pristine`, the course's own copy of the
+/// lab. A student file missing from `source` is an error that names it.
+fn lab_files(pristine: &Path, source: &Path, lab: &Lab) -> Result<Vec<(PathBuf, Vec<u8>)>> {
+    let mut course_files = Vec::new();
+    collect_files(pristine, Path::new(""), &mut course_files)?;
+    course_files.sort();
+    let mut files = Vec::new();
+    for rel in course_files {
+        if lab.student.iter().any(|s| Path::new(s) == rel) {
+            continue;
+        }
+        let bytes = read(&pristine.join(&rel))?;
+        files.push((rel, bytes));
+    }
+    for s in lab.student {
+        let path = source.join(s);
+        let bytes = fs::read(&path).with_context(|| {
+            format!(
+                "reading {}, a file of lab {} that the student writes",
+                path.display(),
+                lab.dir()
+            )
+        })?;
+        files.push((PathBuf::from(s), bytes));
+    }
+    Ok(files)
+}
+
 /// The staging workspace's manifest: one member, the course's
 /// `[workspace.package]` and `[workspace.dependencies]`, and a profile of
 /// its own.
@@ -208,7 +216,7 @@ pub fn workspace_manifest(course: &Path, member: &str) -> Result<String> {
     for section in ["[workspace.package]", "[workspace.dependencies]"] {
         for block in sections(&text, section) {
             out.push('\n');
-            out.push_str(block);
+            out.push_str(&absolute_paths(block, course));
         }
     }
     // No debug info: panics still name their file and line (those are in
@@ -216,6 +224,28 @@ pub fn workspace_manifest(course: &Path, member: &str) -> Result<String> {
     // six times smaller, which counts when grading a class.
     out.push_str("\n[profile.dev]\ndebug = false\nstrip = \"debuginfo\"\n");
     Ok(out)
+}
+
+/// `block` with every `path = "REL"` made absolute from `course`: the
+/// course's own crates (`crates/lab-program`) are dependencies of the
+/// labs, and the staging workspace lives elsewhere.
+pub(crate) fn absolute_paths(block: &str, course: &Path) -> String {
+    let mut out = String::new();
+    let mut rest = block;
+    while let Some(at) = rest.find("path = \"") {
+        let (head, tail) = rest.split_at(at + "path = \"".len());
+        out.push_str(head);
+        let end = tail.find('"').unwrap_or(tail.len());
+        let rel = &tail[..end];
+        if Path::new(rel).is_absolute() {
+            out.push_str(rel);
+        } else {
+            out.push_str(&course.join(rel).display().to_string());
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The blocks of a TOML file whose header starts with `header`.
@@ -244,8 +274,9 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
-/// Lists the files under `dir` as paths relative to it (prefixed by `rel`).
-fn collect_files(dir: &Path, rel: &Path, out: &mut Vec<PathBuf>, skip_bin: bool) -> Result<()> {
+/// Lists the files under `dir` as paths relative to it (prefixed by `rel`),
+/// leaving out a build's `target/` directory.
+pub(crate) fn collect_files(dir: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Ok(());
     };
@@ -255,10 +286,10 @@ fn collect_files(dir: &Path, rel: &Path, out: &mut Vec<PathBuf>, skip_bin: bool)
         let rel = rel.join(&name);
         let ty = e.file_type()?;
         if ty.is_dir() {
-            if skip_bin && rel == Path::new("src/bin") {
+            if rel == Path::new("target") {
                 continue;
             }
-            collect_files(&e.path(), &rel, out, skip_bin)?;
+            collect_files(&e.path(), &rel, out)?;
         } else if ty.is_file() {
             out.push(rel);
         }
@@ -285,7 +316,7 @@ fn sync_dir(dir: &Path, rel: &Path, files: &[(PathBuf, Vec<u8>)]) -> Result<()> 
 
 /// Writes only when the content differs, so cargo sees unchanged files as
 /// unchanged and rebuilds nothing.
-fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
     if fs::read(path).ok().as_deref() == Some(bytes) {
         return Ok(());
     }
@@ -325,70 +356,58 @@ mod tests {
     }
 
     #[test]
-    fn solutions_use_the_same_dependency_versions_as_the_course() {
-        let root = course_root();
-        if !has_solutions("solutions_use_the_same_dependency_versions_as_the_course") {
-            return;
-        }
-        let course = fs::read_to_string(root.join("Cargo.toml")).unwrap();
-        let solutions = fs::read_to_string(root.join("solutions/Cargo.toml")).unwrap();
-        let deps = |text: &str| -> Vec<String> {
-            sections(text, "[workspace.dependencies]")
-                .concat()
-                .lines()
-                .filter(|l| l.contains('='))
-                .map(str::to_string)
-                .collect()
-        };
-        let course_deps = deps(&course);
-        for line in deps(&solutions) {
-            assert!(
-                course_deps.contains(&line),
-                "solutions/Cargo.toml has `{line}`, unlike Cargo.toml"
-            );
-        }
+    fn course_crates_are_found_from_the_staging_workspace() {
+        let block = "[workspace.dependencies]\nanyhow = \"1\"\nlab-program = { path = \"crates/lab-program\" }\n";
+        assert_eq!(
+            absolute_paths(block, Path::new("/course")),
+            "[workspace.dependencies]\nanyhow = \"1\"\nlab-program = { path = \"/course/crates/lab-program\" }\n"
+        );
     }
 
+    /// Each file lives once: solutions/ holds only the files the student
+    /// writes (`Lab::student`), and none of them is a copy of the starter's.
     #[test]
-    fn starters_and_solutions_share_manifests_and_programs() {
+    fn solutions_hold_only_student_files_and_no_copy_of_labs() {
         let root = course_root();
-        if !has_solutions("starters_and_solutions_share_manifests_and_programs") {
+        if !has_solutions("solutions_hold_only_student_files_and_no_copy_of_labs") {
             return;
         }
-        for lab in crate::labs::ALL {
-            let (a, b) = (
-                root.join("labs").join(lab.dir()),
-                root.join("solutions").join(lab.dir()),
+        let labs = crate::labs::ALL;
+        for e in fs::read_dir(root.join("solutions")).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name == "target" {
+                continue;
+            }
+            let lab = labs.iter().find(|lab| lab.dir() == name);
+            assert!(
+                lab.is_some(),
+                "solutions/{name} is not a lab's directory: solutions/ holds the files students write, lab by lab"
             );
-            assert_eq!(
-                read(&a.join("Cargo.toml")).unwrap(),
-                read(&b.join("Cargo.toml")).unwrap(),
-                "{}",
-                lab.dir()
-            );
-            let (mut x, mut y) = (Vec::new(), Vec::new());
-            collect_files(&a.join("src/bin"), Path::new(""), &mut x, false).unwrap();
-            collect_files(&b.join("src/bin"), Path::new(""), &mut y, false).unwrap();
-            x.sort();
-            y.sort();
-            assert_eq!(x, y, "{}: the same programs", lab.dir());
-            let given = (a.join("src/given.rs"), b.join("src/given.rs"));
-            if given.0.exists() || given.1.exists() {
-                assert_eq!(
-                    read(&given.0).ok(),
-                    read(&given.1).ok(),
-                    "{}: src/given.rs differs",
-                    lab.dir()
+            let lab = lab.unwrap();
+            let mut files = Vec::new();
+            collect_files(&e.path(), Path::new(""), &mut files).unwrap();
+            for rel in files {
+                assert!(
+                    lab.student.iter().any(|s| Path::new(s) == rel),
+                    "solutions/{name}/{} is not a file the student writes (Lab::student); given code lives in labs/{name}/ only",
+                    rel.display()
+                );
+                let starter = root.join("labs").join(&name).join(&rel);
+                assert_ne!(
+                    fs::read(&starter).ok(),
+                    Some(read(&e.path().join(&rel)).unwrap()),
+                    "solutions/{name}/{} is a copy of labs/{name}/{}: it belongs in one place",
+                    rel.display(),
+                    rel.display()
                 );
             }
-            for f in x {
-                assert_eq!(
-                    read(&a.join("src/bin").join(&f)).unwrap(),
-                    read(&b.join("src/bin").join(&f)).unwrap(),
-                    "{}: src/bin/{} differs between labs/ and solutions/",
-                    lab.dir(),
-                    f.display()
-                );
+        }
+        for lab in labs {
+            for s in lab.student {
+                let path = root.join("solutions").join(lab.dir()).join(s);
+                assert!(path.is_file(), "{} is missing", path.display());
+                let starter = root.join("labs").join(lab.dir()).join(s);
+                assert!(starter.is_file(), "{} is missing", starter.display());
             }
         }
     }

@@ -105,3 +105,30 @@ fn hints_come_one_step_at_a_time() {
     let first = String::from_utf8(first).unwrap();
     assert!(first.contains("Hint 1 of"), "{first}");
 }
+
+#[test]
+fn dev_writes_the_solutions_workspace_from_labs_and_solutions() {
+    if !common::has_solutions("dev_writes_the_solutions_workspace_from_labs_and_solutions") {
+        return;
+    }
+    lab("dev").arg("dev").assert().success();
+    let root = common::course_root();
+    let ws = root.join("target/solutions");
+    let read = |p: std::path::PathBuf| {
+        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    };
+    assert!(read(ws.join("Cargo.toml")).starts_with(b"# Written by `cargo lab dev`"));
+    for (file, from) in [
+        ("Cargo.toml", "labs"),
+        ("src/given.rs", "labs"),
+        ("src/bin/mux.rs", "labs"),
+        ("src/lib.rs", "solutions"),
+        ("src/poll.rs", "solutions"),
+    ] {
+        assert_eq!(
+            read(ws.join("04-nonblocking-select").join(file)),
+            read(root.join(from).join("04-nonblocking-select").join(file)),
+            "target/solutions/04-nonblocking-select/{file} is {from}'s"
+        );
+    }
+}

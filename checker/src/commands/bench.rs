@@ -46,10 +46,10 @@ pub fn run(tree: &Tree, messages: Option<usize>, out: Option<&Path>) -> Result<V
     let mut cmd = Command::new(program);
     cmd.current_dir(&dir)
         .env(
-            "LAB_IPC_PREFIX",
+            lab_program::env::IPC_PREFIX,
             format!("/lab-bench-{}-", std::process::id()),
         )
-        .env("LAB_TMP", &dir)
+        .env(lab_program::env::TMP, &dir)
         .arg("--out")
         .arg(&out);
     if let Some(n) = messages {

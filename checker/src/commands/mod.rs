@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod check;
 pub mod classroom;
+pub mod dev;
 pub mod grade;
 pub mod hint;
 pub mod overview;
@@ -55,6 +56,7 @@ pub fn run(command: Command) -> Result<Verdict> {
         } => bench::run(&tree(&which)?, messages, out.as_deref()),
         Command::Classroom => classroom::run(),
         Command::Template { dir } => template::run(&dir),
+        Command::Dev => dev::run(),
         Command::Help => {
             println!("{USAGE}");
             Ok(Verdict::Passed)

@@ -22,6 +22,11 @@ pub struct Lab {
     pub number: u8,
     pub slug: &'static str,
     pub title: &'static str,
+    /// The files the student edits, relative to the lab's directory. The
+    /// checker takes exactly these from the tree it checks, and every other
+    /// file (the manifest, `src/given.rs`, the programs in `src/bin/`) from
+    /// the course's own `labs/NN-slug/`.
+    pub student: &'static [&'static str],
     pub scenarios: &'static [Scenario],
     pub fixtures: &'static [Fixture],
     /// Correct solutions written differently from the reference, as

@@ -36,7 +36,10 @@ impl Gate {
     /// Opens the gate `name` in the scenario's directory: from now on, the
     /// program's processes stop at `pause_point(name)`.
     pub fn open(run: &Run, name: &str) -> Result<Gate, Failure> {
-        let path = run.sandbox.tmp.join(format!("{name}.gate"));
+        let path = run
+            .sandbox
+            .tmp
+            .join(format!("{name}{}", lab_program::env::GATE_SUFFIX));
         let listener = UnixListener::bind(&path)
             .map_err(|e| Failure::internal(format!("binding {}: {e}", path.display())))?;
         listener

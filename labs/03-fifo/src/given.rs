@@ -1,10 +1,11 @@
 //! Given code shared by the programs in `src/bin/`. You do not need to edit it.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+// What the programs of every lab share is written once, in the course's
+// crate `lab-program` (crates/lab-program); this file keeps what is
+// specific to this lab.
+pub use lab_program::{main_with, me};
 
-use anyhow::Result;
+use std::path::{Path, PathBuf};
 
 /// The server's well-known FIFO: every client writes its requests here.
 pub const REQUESTS: &str = "requests";
@@ -23,22 +24,4 @@ pub fn requests_fifo(dir: &Path) -> PathBuf {
 /// `reply-PID`.
 pub fn reply_fifo(dir: &Path, pid: u32) -> PathBuf {
     dir.join(format!("reply-{pid}"))
-}
-
-/// Runs a program's body, printing its error (with context) on failure.
-pub fn main_with(body: impl FnOnce() -> Result<()>) -> ExitCode {
-    let result = body();
-    let _ = std::io::stdout().flush();
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// This process's id.
-pub fn me() -> u32 {
-    std::process::id()
 }

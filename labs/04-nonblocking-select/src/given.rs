@@ -1,28 +1,18 @@
 //! Given code shared by the programs in `src/bin/` and by the library. You do
 //! not need to edit it.
 
-use std::io::Write;
+// What the programs of every lab share is written once, in the course's
+// crate `lab-program` (crates/lab-program); this file keeps what is
+// specific to this lab.
+pub use lab_program::main_with;
+
 use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use nix::fcntl::{FcntlArg, fcntl};
 use nix::sys::resource::{UsageWho, getrusage};
 use nix::sys::time::TimeVal;
-
-/// Runs a program's body, printing its error (with context) on failure.
-pub fn main_with(body: impl FnOnce() -> Result<()>) -> ExitCode {
-    let result = body();
-    let _ = std::io::stdout().flush();
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
 
 /// Cuts a stream of bytes into lines. A read returns whatever bytes the
 /// pipe holds: half a line, or three lines and a bit. Keep one `Lines` per

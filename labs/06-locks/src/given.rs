@@ -5,14 +5,18 @@
 //! that every process maps, [`start_workers`] and [`join_workers`] run
 //! worker processes.
 
+// What the programs of every lab share is written once, in the course's
+// crate `lab-program` (crates/lab-program); this file keeps what is
+// specific to this lab.
+pub use lab_program::{hold, ipc_name, main_with, number};
+
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::num::NonZeroUsize;
 use std::ops::Deref;
 use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::process::ExitCode;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -224,13 +228,6 @@ impl Gate {
     }
 }
 
-/// The name for a named IPC object of this lab: `LAB_IPC_PREFIX` (set by
-/// the checker) followed by `what`; `/lab06-` followed by `what` otherwise.
-pub fn ipc_name(what: &str) -> String {
-    let prefix = std::env::var("LAB_IPC_PREFIX").unwrap_or_else(|_| "/lab06-".into());
-    format!("{prefix}{what}")
-}
-
 /// Starts `n` worker processes; worker `i` runs `work(i)` and exits, with
 /// status 0 if it returned `Ok`. Returns their pids, in order.
 pub fn start_workers(n: usize, work: impl Fn(usize) -> Result<()>) -> Result<Vec<Pid>> {
@@ -291,24 +288,6 @@ pub fn join_workers(pids: Vec<Pid>) -> Result<()> {
         bail!("workers failed: {}", failed.join(", "));
     }
     Ok(())
-}
-
-/// Blocks until standard input reaches end of file.
-///
-/// The checker uses this as a gate: workers wait here until it has seen
-/// them all, then it closes their standard input and they start at once.
-/// Run by hand, a program waits here until you press Ctrl-D.
-pub fn hold() {
-    let mut sink = [0u8; 64];
-    let mut stdin = std::io::stdin().lock();
-    loop {
-        match stdin.read(&mut sink) {
-            Ok(0) => return,
-            Ok(_) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => return,
-        }
-    }
 }
 
 // ANCHOR: add_unlocked
@@ -393,24 +372,4 @@ pub fn args(usage: &str, count: usize) -> Result<Vec<String>> {
         bail!("usage: {usage}");
     }
     Ok(args)
-}
-
-/// Parses a number argument.
-pub fn number<T: std::str::FromStr>(arg: &str, usage: &str) -> Result<T> {
-    arg.parse::<T>()
-        .ok()
-        .with_context(|| format!("not a number: {arg:?}\nusage: {usage}"))
-}
-
-/// Runs a program's body, printing its error (with context) on failure.
-pub fn main_with(body: impl FnOnce() -> Result<()>) -> ExitCode {
-    let result = body();
-    let _ = std::io::stdout().flush();
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
 }

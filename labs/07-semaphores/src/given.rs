@@ -1,9 +1,13 @@
 //! Given code shared by the programs in `src/bin/`. You do not need to edit it.
 
+// What the programs of every lab share is written once, in the course's
+// crate `lab-program` (crates/lab-program); this file keeps what is
+// specific to this lab.
+pub use lab_program::{hold, ipc_name, main_with, me, numbers, pause_point};
+
 use std::io::{Read, Write};
 use std::num::NonZeroUsize;
 use std::os::unix::net::UnixStream;
-use std::process::ExitCode;
 use std::ptr::NonNull;
 use std::time::Duration;
 
@@ -12,70 +16,6 @@ use nix::errno::Errno;
 use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous, munmap};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
-
-/// Blocks until standard input reaches end of file.
-///
-/// The checker uses this as a gate: a program waits here until the checker
-/// closes its standard input. Run by hand, it waits until you press Ctrl-D.
-pub fn hold() {
-    let mut sink = [0u8; 64];
-    let mut stdin = std::io::stdin().lock();
-    loop {
-        match stdin.read(&mut sink) {
-            Ok(0) => return,
-            Ok(_) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => return,
-        }
-    }
-}
-
-/// The command-line arguments after the program name, parsed as numbers.
-pub fn numbers<T: std::str::FromStr>(usage: &str) -> Result<Vec<T>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.is_empty() {
-        bail!("usage: {usage}");
-    }
-    args.iter()
-        .map(|a| {
-            a.parse::<T>()
-                .ok()
-                .with_context(|| format!("not a number: {a:?}\nusage: {usage}"))
-        })
-        .collect()
-}
-
-/// Runs a program's body, printing its error (with context) on failure.
-pub fn main_with(body: impl FnOnce() -> Result<()>) -> ExitCode {
-    let result = body();
-    let _ = std::io::stdout().flush();
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// This process's id.
-pub fn me() -> i32 {
-    nix::unistd::getpid().as_raw()
-}
-
-/// The name of a named IPC object: `LAB_IPC_PREFIX` (set by the checker,
-/// e.g. `/lab-4242-3-`) followed by `what`. Without the variable, the
-/// prefix is `/lab07-` and your user name, so that two users of one
-/// machine do not share a semaphore by accident.
-pub fn ipc_name(what: &str) -> String {
-    match std::env::var("LAB_IPC_PREFIX") {
-        Ok(prefix) => format!("{prefix}{what}"),
-        Err(_) => {
-            let user = std::env::var("USER").unwrap_or_else(|_| "me".into());
-            format!("/lab07-{user}-{what}")
-        }
-    }
-}
 
 /// "Prints" job `job` on a printer: the part of a job that must hold a
 /// printer.
@@ -202,39 +142,5 @@ impl<T> Drop for Shared<T> {
         // SAFETY: the mapping is ours and of this size; nothing uses it
         // after the owner is dropped.
         let _ = unsafe { munmap(self.ptr.cast(), std::mem::size_of::<T>().max(1)) };
-    }
-}
-
-/// A place where the checker may hold this process: `name` says where
-/// ("put": halfway through copying a message into a slot).
-///
-/// When the socket `NAME.gate` exists in the current directory (the
-/// checker makes one to stop a process at the dangerous moment on
-/// purpose), this connects to it and waits until the checker closes the
-/// connection. Otherwise, as when you run a program by hand, it returns
-/// at once.
-pub fn pause_point(name: &str) {
-    use std::sync::Mutex;
-    // The names that had no gate: not looked for again, as this may be
-    // called for every message.
-    static NO_GATE: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    let mut absent = NO_GATE.lock().unwrap_or_else(|e| e.into_inner());
-    if absent.iter().any(|n| n == name) {
-        return;
-    }
-    match std::os::unix::net::UnixStream::connect(format!("{name}.gate")) {
-        Ok(mut gate) => {
-            drop(absent);
-            let mut sink = [0u8; 16];
-            loop {
-                match gate.read(&mut sink) {
-                    Ok(0) => return,
-                    Ok(_) => continue,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(_) => return,
-                }
-            }
-        }
-        Err(_) => absent.push(name.to_string()),
     }
 }

@@ -14,10 +14,14 @@
 //! `--gate`, a program also stops after each report until it reads a line
 //! on stdin: the checker uses these gates to choose who goes when.
 
+// What the programs of every lab share is written once, in the course's
+// crate `lab-program` (crates/lab-program); this file keeps what is
+// specific to this lab.
+pub use lab_program::{main_with, me, number};
+
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::fd::AsFd;
-use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -50,11 +54,6 @@ pub fn gate(event: &str) {
     }
 }
 
-/// This process's id.
-pub fn me() -> i32 {
-    std::process::id() as i32
-}
-
 /// The options every program of the lab understands, and the rest.
 #[derive(Debug, Default)]
 pub struct Options {
@@ -82,26 +81,6 @@ pub fn options(usage: &str) -> Result<Options> {
         }
     }
     Ok(opts)
-}
-
-/// Parses one number argument.
-pub fn number<T: std::str::FromStr>(text: &str, usage: &str) -> Result<T> {
-    text.parse()
-        .ok()
-        .with_context(|| format!("not a number: {text:?}\nusage: {usage}"))
-}
-
-/// Runs a program's body, printing its error (with context) on failure.
-pub fn main_with(body: impl FnOnce() -> Result<()>) -> ExitCode {
-    let result = body();
-    let _ = std::io::stdout().flush();
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
 }
 
 // ANCHOR: file_lock

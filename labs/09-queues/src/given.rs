@@ -1,26 +1,18 @@
 //! Given code shared by the programs in `src/bin/`. You do not need to edit it.
 
-use std::cell::UnsafeCell;
-use std::fmt;
-use std::io::{Read, Write};
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::process::ExitCode;
+// What the programs of every lab share is written once, in the course's
+// crate `lab-program` (crates/lab-program); this file keeps what is
+// specific to this lab.
+pub use lab_program::{Ending, args, hold, ipc_name, join, main_with, me, run_child};
 
-use anyhow::{Context, Result, bail};
+use std::cell::UnsafeCell;
+use std::io::Write;
+
+use anyhow::{Context, Result};
 use nix::errno::Errno;
 use nix::mqueue::{MQ_OFlag, MqAttr, MqdT, mq_close, mq_getattr, mq_open, mq_receive, mq_send};
-use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
-use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::Pid;
-
-/// The name of a named IPC object of this lab: `LAB_IPC_PREFIX` (set by
-/// the checker, `/lab-` otherwise) followed by `what`. POSIX names start
-/// with a slash and hold no other slash.
-pub fn ipc_name(what: &str) -> String {
-    let prefix = std::env::var("LAB_IPC_PREFIX").unwrap_or_else(|_| "/lab-".to_string());
-    format!("{prefix}{what}")
-}
 
 /// The queue every client sends its requests to.
 pub fn request_queue_name() -> String {
@@ -182,37 +174,6 @@ impl Semaphore {
     }
 }
 
-/// How a child process ended, as its parent learns it from `waitpid`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ending {
-    /// The child called `exit` (or returned from `main`) with this status.
-    Exited(i32),
-    /// A signal killed the child.
-    Killed(Signal),
-}
-
-impl fmt::Display for Ending {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Ending::Exited(code) => write!(f, "exited with {code}"),
-            Ending::Killed(signal) => write!(f, "killed by {}", signal.as_str()),
-        }
-    }
-}
-
-/// Waits for the child `pid` to end and says how it ended (lab 01's `join`).
-pub fn join(pid: Pid) -> Result<Ending> {
-    loop {
-        match waitpid(pid, None) {
-            Ok(WaitStatus::Exited(_, code)) => return Ok(Ending::Exited(code)),
-            Ok(WaitStatus::Signaled(_, signal, _)) => return Ok(Ending::Killed(signal)),
-            Ok(other) => bail!("unexpected wait status {other:?}"),
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e).with_context(|| format!("waitpid({pid})")),
-        }
-    }
-}
-
 /// Starts a child process that runs `work` and exits with the status it
 /// returns (101 if it panicked); the parent gets the child's pid.
 pub fn spawn(work: impl FnOnce() -> i32) -> Result<Pid> {
@@ -222,50 +183,4 @@ pub fn spawn(work: impl FnOnce() -> i32) -> Result<Pid> {
         nix::unistd::ForkResult::Child => run_child(work),
         nix::unistd::ForkResult::Parent { child } => Ok(child),
     }
-}
-
-/// Ends a child process after its work: flushes stdout and calls `_exit`
-/// with the status `work` returned (101 if it panicked).
-pub fn run_child(work: impl FnOnce() -> i32) -> ! {
-    let status = catch_unwind(AssertUnwindSafe(work)).unwrap_or(101);
-    let _ = std::io::stdout().flush();
-    // SAFETY: _exit ends the process at once; it is always safe to call.
-    unsafe { libc::_exit(status) }
-}
-
-/// Blocks until standard input reaches end of file: the checker's gate.
-pub fn hold() {
-    let mut sink = [0u8; 64];
-    let mut stdin = std::io::stdin().lock();
-    loop {
-        match stdin.read(&mut sink) {
-            Ok(0) => return,
-            Ok(_) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => return,
-        }
-    }
-}
-
-/// Runs a program's body, printing its error (with context) on failure.
-pub fn main_with(body: impl FnOnce() -> Result<()>) -> ExitCode {
-    let result = body();
-    let _ = std::io::stdout().flush();
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// The command-line arguments after the program name.
-pub fn args() -> Vec<String> {
-    std::env::args().skip(1).collect()
-}
-
-/// This process's id.
-pub fn me() -> i32 {
-    nix::unistd::getpid().as_raw()
 }

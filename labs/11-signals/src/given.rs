@@ -1,7 +1,11 @@
 //! Given code shared by the programs in `src/bin/`. You do not need to edit it.
 
-use std::io::{Read, Write};
-use std::process::ExitCode;
+// What the programs of every lab share is written once, in the course's
+// crate `lab-program` (crates/lab-program); this file keeps what is
+// specific to this lab.
+pub use lab_program::{hold, ipc_name, main_with, me, reverse};
+
+use std::io::Write;
 
 use anyhow::{Context, Result};
 use nix::sys::signal::{SigHandler, SigSet, Signal, signal};
@@ -10,42 +14,10 @@ use nix::unistd::{ForkResult, Pid, fork};
 /// The server's request FIFO, in its current directory.
 pub const REQUESTS: &str = "requests";
 
-/// The name of a named IPC object for this run: `LAB_IPC_PREFIX` (set by
-/// the checker, e.g. `/lab-123-4-`) followed by `what`. Run by hand, the
-/// prefix is `/lab11-`.
-pub fn ipc_name(what: &str) -> String {
-    let prefix = std::env::var("LAB_IPC_PREFIX").unwrap_or_else(|_| "/lab11-".to_string());
-    format!("{prefix}{what}")
-}
-
 /// A request is one line: `ID TEXT`. Returns the id and the text.
 pub fn parse_request(line: &str) -> Option<(u64, &str)> {
     let (id, text) = line.split_once(' ')?;
     Some((id.parse().ok()?, text))
-}
-
-/// The text with its characters in reverse order.
-pub fn reverse(text: &str) -> String {
-    text.chars().rev().collect()
-}
-
-/// Blocks until standard input reaches end of file.
-///
-/// The checker uses this as a gate: every worker waits here, so the checker
-/// can send signals while requests are in hand, and then release all the
-/// workers at the same moment by closing their standard input. Run by hand,
-/// the workers wait until you press Ctrl-D.
-pub fn hold() {
-    let mut sink = [0u8; 64];
-    let mut stdin = std::io::stdin().lock();
-    loop {
-        match stdin.read(&mut sink) {
-            Ok(0) => return,
-            Ok(_) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => return,
-        }
-    }
 }
 
 // ANCHOR: start_worker
@@ -81,21 +53,3 @@ pub fn start_worker(id: u64, text: &str) -> Result<Pid> {
     }
 }
 // ANCHOR_END: start_worker
-
-/// Runs a program's body, printing its error (with context) on failure.
-pub fn main_with(body: impl FnOnce() -> Result<()>) -> ExitCode {
-    let result = body();
-    let _ = std::io::stdout().flush();
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// This process's id.
-pub fn me() -> i32 {
-    nix::unistd::getpid().as_raw()
-}

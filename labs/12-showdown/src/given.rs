@@ -4,11 +4,15 @@
 //! of earlier labs; here they are given, so that this lab can be about
 //! putting the mechanisms side by side and measuring them.
 
+// What the programs of every lab share is written once, in the course's
+// crate `lab-program` (crates/lab-program); this file keeps what is
+// specific to this lab.
+pub use lab_program::{hold, ipc_name, main_with, me};
+
 use std::ffi::c_void;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::process::ExitCode;
 use std::ptr::NonNull;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -166,42 +170,6 @@ pub fn join(pid: Pid) -> Result<()> {
     }
 }
 
-/// The name of a named IPC object for this run: `LAB_IPC_PREFIX` (set by
-/// the checker, e.g. `/lab-123-4-`) followed by `what`. Run by hand, the
-/// prefix is `/lab12-`.
-pub fn ipc_name(what: &str) -> String {
-    let prefix = std::env::var("LAB_IPC_PREFIX").unwrap_or_else(|_| "/lab12-".to_string());
-    format!("{prefix}{what}")
-}
-
-/// Blocks until standard input reaches end of file: the checker's gate.
-/// Run by hand, a program waits here until you press Ctrl-D.
-pub fn hold() {
-    let mut sink = [0u8; 64];
-    let mut stdin = std::io::stdin().lock();
-    loop {
-        match stdin.read(&mut sink) {
-            Ok(0) => return,
-            Ok(_) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => return,
-        }
-    }
-}
-
-/// Runs a program's body, printing its error (with context) on failure.
-pub fn main_with(body: impl FnOnce() -> Result<()>) -> ExitCode {
-    let result = body();
-    let _ = std::io::stdout().flush();
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
 /// Prints `text` on stdout. A reader that has gone away (`bench | head`)
 /// ends the program quietly, as it does any Unix filter, not with a panic.
 pub fn print(text: &str) -> Result<()> {
@@ -210,11 +178,6 @@ pub fn print(text: &str) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         r => r.context("writing to stdout"),
     }
-}
-
-/// This process's id.
-pub fn me() -> i32 {
-    nix::unistd::getpid().as_raw()
 }
 
 /// Memory shared by this process and every child it forks afterwards

@@ -26,6 +26,7 @@ pub static LAB: Lab = Lab {
     number: 8,
     slug: "deadlock",
     title: "Deadlock: lock ordering and back-off",
+    student: &["src/lib.rs"],
     scenarios: &[
         Scenario {
             name: "opposite-order",

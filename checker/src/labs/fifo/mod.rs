@@ -49,6 +49,7 @@ pub static LAB: Lab = Lab {
     number: 3,
     slug: "fifo",
     title: "Named pipes: a server and its clients",
+    student: &["src/lib.rs"],
     scenarios: &[
         Scenario {
             name: "server-reverses",

@@ -24,6 +24,7 @@ pub static LAB: Lab = Lab {
     number: 1,
     slug: "fork",
     title: "Processes: fork, exit and wait",
+    student: &["src/lib.rs"],
     scenarios: &[
         Scenario {
             name: "fork-returns-twice",

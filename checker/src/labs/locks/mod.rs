@@ -33,6 +33,7 @@ pub static LAB: Lab = Lab {
     number: 6,
     slug: "locks",
     title: "Locks: critical sections between processes",
+    student: &["src/lib.rs"],
     scenarios: &[
         Scenario {
             name: "counter-mutex",

@@ -46,6 +46,7 @@ pub static LAB: Lab = Lab {
     number: 2,
     slug: "pipe",
     title: "Anonymous pipes",
+    student: &["src/lib.rs"],
     scenarios: &[
         Scenario {
             name: "parent-to-child",

@@ -46,6 +46,7 @@ pub static LAB: Lab = Lab {
     number: 9,
     slug: "queues",
     title: "Message queues",
+    student: &["src/lib.rs"],
     scenarios: &[
         Scenario {
             name: "reverse-server",

@@ -38,6 +38,7 @@ pub static LAB: Lab = Lab {
     number: 4,
     slug: "nonblocking-select",
     title: "Non-blocking I/O: select, poll and epoll",
+    student: &["src/lib.rs", "src/select.rs", "src/poll.rs", "src/epoll.rs"],
     scenarios: &[
         Scenario {
             name: "nonblocking-read",

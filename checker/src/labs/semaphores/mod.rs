@@ -29,6 +29,7 @@ pub static LAB: Lab = Lab {
     number: 7,
     slug: "semaphores",
     title: "Semaphores: printers, named and unnamed, a bounded buffer",
+    student: &["src/lib.rs"],
     scenarios: &[
         Scenario {
             name: "printer-pool",

@@ -28,6 +28,7 @@ pub static LAB: Lab = Lab {
     number: 5,
     slug: "shared-memory",
     title: "Shared memory: mmap and shm_open",
+    student: &["src/lib.rs"],
     scenarios: &[
         Scenario {
             name: "each-worker-owns-a-slot",

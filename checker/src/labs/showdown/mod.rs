@@ -36,6 +36,7 @@ pub static LAB: Lab = Lab {
     number: 12,
     slug: "showdown",
     title: "The showdown: five mechanisms, measured",
+    student: &["src/lib.rs"],
     scenarios: &[
         Scenario {
             name: "pipe-carries-every-byte",

@@ -38,6 +38,7 @@ pub static LAB: Lab = Lab {
     number: 11,
     slug: "signals",
     title: "Signals: handlers, shutdown and reaping",
+    student: &["src/lib.rs"],
     scenarios: &[
         Scenario {
             name: "graceful-shutdown",

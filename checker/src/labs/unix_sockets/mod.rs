@@ -43,6 +43,7 @@ pub static LAB: Lab = Lab {
     number: 10,
     slug: "unix-sockets",
     title: "Unix domain sockets",
+    student: &["src/lib.rs"],
     scenarios: &[
         Scenario {
             name: "twenty-clients-at-once",
