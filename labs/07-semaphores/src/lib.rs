@@ -6,7 +6,7 @@
 //!   (`sem_open`, found by name by unrelated programs) and unnamed ones
 //!   (`sem_init` in memory shared with forked children), with [`Permit`],
 //!   a guard that gives the semaphore back when dropped;
-//! - [`printer_pool`], the printers of the seeds: many jobs, few printers,
+//! - [`printer_pool`], the printers of the tutorials this course grew from: many jobs, few printers,
 //!   never more jobs printing than there are printers;
 //! - [`BoundedBuffer`], a fixed-size queue in shared memory where producers
 //!   wait while it is full and consumers wait while it is empty.

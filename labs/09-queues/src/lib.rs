@@ -6,7 +6,7 @@
 //!   one with chosen attributes and explains a refused limit in words;
 //!   [`fill`] and [`drain`] show a full queue, an empty one and priorities;
 //!   [`Server`] and [`Client`] are the string-reversing server of the
-//!   seeds, one request queue and one reply queue per client.
+//!   tutorials this course grew from, one request queue and one reply queue per client.
 //! - [`Ring`], a queue of our own: a ring buffer in shared memory guarded
 //!   by semaphores, for many producers and many consumers.
 //!

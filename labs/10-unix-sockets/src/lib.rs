@@ -1,6 +1,6 @@
 //! Lab 10 — Unix domain sockets.
 //!
-//! You write the seeds' string-reversing server again, this time over a
+//! You write the tutorials' string-reversing server again, this time over a
 //! Unix stream socket, and a few things only sockets can do:
 //!
 //! - [`bind_fresh`] claims the socket's path, even when a crashed run left
@@ -29,7 +29,7 @@ pub mod given;
 
 pub use given::{Ending, join, reverse};
 
-/// The request that stops the server (the seeds' `end`).
+/// The request that stops the server (the tutorials' `end`).
 pub const STOP: &str = "end";
 
 /// The longest request or reply, in bytes, newline excluded. A line that

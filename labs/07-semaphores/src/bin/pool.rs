@@ -1,7 +1,7 @@
-//! The printers of the seeds: JOBS print jobs, PRINTERS printers, one
+//! The printers of the tutorials this course grew from: JOBS print jobs, PRINTERS printers, one
 //! unnamed semaphore shared by forked children.
 //!
-//! Usage: `pool JOBS PRINTERS` (the seeds' example is `pool 7 3`)
+//! Usage: `pool JOBS PRINTERS` (the tutorials' example is `pool 7 3`)
 
 use std::process::ExitCode;
 

@@ -1,5 +1,5 @@
-//! The string-reversing server over a POSIX message queue (the seeds'
-//! exercise 2): requests come in on one queue, each reply goes out on the
+//! The string-reversing server over a POSIX message queue (exercise 2 of
+//! the tutorials this course grew from): requests come in on one queue, each reply goes out on the
 //! queue of the client who asked, and the request `end` stops it.
 //!
 //! Usage: `server`, then run `client` in other terminals.
