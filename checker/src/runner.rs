@@ -108,10 +108,16 @@ fn explain(failure: &mut Failure, spawned: &[Spawned], runaway: Option<usize>) {
         .iter()
         .find(|s| s.stdout.overflowed() || s.stderr.overflowed())
     {
-        failure.why = Some(format!(
+        let flood = format!(
             "{} printed more than the checker keeps (1 MiB); it stopped reading and killed it",
             s.name
-        ));
+        );
+        // A cause the scenario diagnosed itself (a busy loop that also
+        // prints, say) stays the cause; the flood is what else was seen.
+        match failure.why {
+            Some(_) => failure.details.push(flood),
+            None => failure.why = Some(flood),
+        }
         return;
     }
     for s in spawned {
