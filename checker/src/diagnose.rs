@@ -362,6 +362,13 @@ fn lock_names(
             let Ok(meta) = std::fs::metadata(format!("/proc/{pid}/fd/{fd}")) else {
                 continue;
             };
+            // The descriptor may have been closed and its number reused
+            // for another file between the two reads (a program that
+            // backs off closes and reopens its lock files): only a name
+            // read on both sides of the stat belongs to its inode.
+            if procfs::fd_target(pid, fd).as_deref() != Some(target.as_str()) {
+                continue;
+            }
             if wanted.contains(&meta.ino()) {
                 let name = std::path::Path::new(&target)
                     .file_name()
