@@ -7,9 +7,10 @@ phone pays for in width. This removes the indentation all the lines of a
 fenced code block share. Text outside code blocks is left as it is.
 """
 
-import json
 import re
 import sys
+
+import preprocessor
 
 FENCE = re.compile(r"^(?P<fence>```+|~~~+)")
 
@@ -39,22 +40,5 @@ def dedent_blocks(text):
     return "\n".join(out)
 
 
-def walk(items):
-    for item in items:
-        chapter = item.get("Chapter") if isinstance(item, dict) else None
-        if chapter:
-            chapter["content"] = dedent_blocks(chapter["content"])
-            walk(chapter.get("sub_items", []))
-
-
-def main():
-    if len(sys.argv) > 1 and sys.argv[1] == "supports":
-        return 0
-    context, book = json.load(sys.stdin)
-    walk(book.get("items", book.get("sections", [])))
-    json.dump(book, sys.stdout)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(preprocessor.rewrite(dedent_blocks))

@@ -41,6 +41,8 @@ import os
 import re
 import sys
 
+import preprocessor
+
 OPEN = re.compile(r'^\s*<details\s+class\s*=\s*"reference"\s*>', re.IGNORECASE)
 DETAILS_OPEN = re.compile(r"<details\b", re.IGNORECASE)
 DETAILS_CLOSE = re.compile(r"</details\s*>", re.IGNORECASE)
@@ -126,23 +128,13 @@ def student_edition(context):
     return student
 
 
-def walk(items):
-    """Every chapter of the book, sub-chapters included."""
-    for item in items:
-        if isinstance(item, dict) and "Chapter" in item:
-            chapter = item["Chapter"]
-            yield chapter
-            yield from walk(chapter.get("sub_items", []))
-
-
 def main(argv):
     if len(argv) > 1 and argv[1] == "supports":
         return 0
     context, book = json.load(sys.stdin)
     if student_edition(context):
-        items = book.get("items", book.get("sections", []))
         dropped = 0
-        for chapter in walk(items):
+        for chapter in preprocessor.chapters(book):
             where = chapter.get("source_path") or chapter.get("path") or chapter.get("name")
             chapter["content"], count = strip_references(chapter["content"], where)
             dropped += count

@@ -6,9 +6,10 @@ and may put an empty quoted line before it: mdBook then shows it as text. This p
 own, as mdBook's admonitions need. English passes through unchanged.
 """
 
-import json
 import re
 import sys
+
+import preprocessor
 
 MARKER = re.compile(
     r"^(?:[ \t]*>[ \t]*\n)*(?P<quote>(?:[ \t]*>)+)[ \t]*\\\[!(?P<kind>NOTE|TIP|IMPORTANT|WARNING|CAUTION)\\\][ \t]*(?P<rest>.*)$",
@@ -26,22 +27,5 @@ def fix(text):
     return MARKER.sub(put_back, text)
 
 
-def walk(items):
-    for item in items:
-        chapter = item.get("Chapter") if isinstance(item, dict) else None
-        if chapter:
-            chapter["content"] = fix(chapter["content"])
-            walk(chapter.get("sub_items", []))
-
-
-def main():
-    if len(sys.argv) > 1 and sys.argv[1] == "supports":
-        return 0
-    context, book = json.load(sys.stdin)
-    walk(book.get("items", book.get("sections", [])))
-    json.dump(book, sys.stdout)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(preprocessor.rewrite(fix))
