@@ -2,13 +2,13 @@
 //! dinners at random paces, and a neighbour who eats for a long time.
 
 use std::collections::BTreeMap;
-use std::fs::OpenOptions;
 use std::time::{Duration, Instant};
 
-use nix::fcntl::{Flock, FlockArg};
 use rand::Rng;
 
-use super::{Actor, Release, UNORDERED, drive, expect_done, expect_holding, held, is_gate};
+use super::{
+    Actor, Release, UNORDERED, drive, expect_done, expect_holding, held, hold_lock_file, is_gate,
+};
 use crate::peers::calls;
 use crate::process::Exit;
 use crate::scenario::{Failure, Outcome, Run};
@@ -140,27 +140,13 @@ pub fn slow_neighbour(run: &mut Run) -> Outcome {
     busy_once_it_holds_one(run, seat)
 }
 
-/// Takes `fork-N.lock` for the checker, without waiting.
-fn take_fork(run: &Run, fork: u32) -> Result<Flock<std::fs::File>, Failure> {
-    let path = run.sandbox.tmp.join(format!("fork-{fork}.lock"));
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| Failure::internal(format!("opening {}: {e}", path.display())))?;
-    Flock::lock(file, FlockArg::LockExclusiveNonblock)
-        .map_err(|(_, e)| Failure::internal(format!("flock {}: {e}", path.display())))
-}
-
 const SPINS: &str = "Wait for a busy fork with lock() (flock blocks, asleep), or, with try_lock, \
                      sleep between tries: a try_lock loop without a pause spins while the \
                      neighbour eats.";
 
 fn busy_before_it_starts(run: &mut Run, seat: u32, fork: u32) -> Outcome {
     let name = format!("fork-{fork}");
-    let held_by_us = take_fork(run, fork)?;
+    let held_by_us = hold_lock_file(run, &format!("fork-{fork}"))?;
     let args: Vec<String> = [seat, SEATS, 1, 0, 0, 0]
         .iter()
         .map(u32::to_string)
@@ -248,7 +234,7 @@ fn busy_once_it_holds_one(run: &mut Run, seat: u32) -> Outcome {
         }
     };
     let other = if first == mine[0] { mine[1] } else { mine[0] };
-    let held_by_us = take_fork(run, other)?;
+    let held_by_us = hold_lock_file(run, &format!("fork-{other}"))?;
     let _ = p.send("go\n");
     calls::until_sleeping_in(run, pid, &["flock"], Duration::from_millis(500));
     calls::expect_asleep_twice(

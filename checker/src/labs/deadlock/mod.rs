@@ -15,6 +15,7 @@ mod dinner;
 mod pairs;
 
 use crate::pid::Pid;
+use nix::fcntl::{Flock, FlockArg};
 use std::time::{Duration, Instant};
 
 use crate::diagnose;
@@ -425,4 +426,20 @@ fn expect_holding(a: &Actor, needs: &[String], actors: &[Actor], doing: &str) ->
         "not held while it {doing}: {}. A guard dropped too early (`let _ = lock.lock()?` drops it at once), or a lock never taken",
         missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" and ")
     )))
+}
+
+/// Takes the lock file `NAME.lock` in the scenario's directory for the
+/// checker itself, without waiting (it is free when this is called): a
+/// lock the program must then wait for, or give up on.
+fn hold_lock_file(run: &Run, name: &str) -> Result<Flock<std::fs::File>, Failure> {
+    let path = run.sandbox.tmp.join(format!("{name}.lock"));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| Failure::internal(format!("opening {}: {e}", path.display())))?;
+    Flock::lock(file, FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, e)| Failure::internal(format!("flock {}: {e}", path.display())))
 }

@@ -1,13 +1,11 @@
 //! Two processes, two locks: opposite orders, back-off, a lock with a
 //! time-out, and the kernel's EDEADLK.
 
-use std::fs::OpenOptions;
 use std::time::{Duration, Instant};
 
-use nix::fcntl::{Flock, FlockArg};
 use rand::Rng;
 
-use super::{Actor, Release, UNORDERED, drive, expect_done, expect_holding, held};
+use super::{Actor, Release, UNORDERED, drive, expect_done, expect_holding, held, hold_lock_file};
 use crate::peers::calls;
 use crate::process::Exit;
 use crate::procfs;
@@ -105,22 +103,10 @@ pub fn back_off(run: &mut Run) -> Outcome {
 
 pub fn lock_timeout(run: &mut Run) -> Outcome {
     let name = "L7";
-    let path = run.sandbox.tmp.join(format!("{name}.lock"));
-    let take = || -> Result<Flock<std::fs::File>, Failure> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| Failure::internal(format!("opening {}: {e}", path.display())))?;
-        Flock::lock(file, FlockArg::LockExclusiveNonblock)
-            .map_err(|(_, e)| Failure::internal(format!("flock {}: {e}", path.display())))
-    };
 
     // 1. The checker keeps the lock: the program must give up, in time.
     let patience: u64 = run.rng.random_range(200..=400);
-    let held = take()?;
+    let held = hold_lock_file(run, name)?;
     // Before the spawn: the program cannot start its wait any earlier.
     let spawned_at = Instant::now();
     let mut p = run.spawn("waitlock", &[name.into(), patience.to_string()])?;
@@ -304,16 +290,7 @@ pub fn kernel_detects_deadlock(run: &mut Run) -> Outcome {
 /// backs off and tries again meanwhile: asleep most of the time, never in
 /// a busy loop. Then the checker lets go, and the program must finish.
 fn backs_off_asleep(run: &mut Run, a: u32, b: u32, patience: u64) -> Outcome {
-    let path = run.sandbox.tmp.join(format!("L{b}.lock"));
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| Failure::internal(format!("opening {}: {e}", path.display())))?;
-    let held_by_us = Flock::lock(file, FlockArg::LockExclusiveNonblock)
-        .map_err(|(_, e)| Failure::internal(format!("flock {}: {e}", path.display())))?;
+    let held_by_us = hold_lock_file(run, &format!("L{b}"))?;
     let args = [
         "--backoff".to_string(),
         patience.to_string(),
