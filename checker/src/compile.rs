@@ -60,7 +60,8 @@ fn build_profile(staged: &Staged, color: bool, release: bool) -> Result<Built> {
 }
 
 /// Copies the programs to `ROOT/bin/`, each by a rename so that a program
-/// still running from an earlier check keeps its own file.
+/// still running from an earlier check keeps its own file. The lab's
+/// programs, built as one, are installed under each of their names.
 fn copy_out(staged: &Staged, bins: Bins, release: bool) -> Result<Bins> {
     let dir = staged
         .root
@@ -68,6 +69,10 @@ fn copy_out(staged: &Staged, bins: Bins, release: bool) -> Result<Bins> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut copied = Bins::new();
     for (name, built) in bins {
+        if name == crate::programs::BUNDLE {
+            copied.extend(crate::programs::install(&built, &dir, &staged.programs)?);
+            continue;
+        }
         let dest = dir.join(&name);
         let tmp = dir.join(format!(".{name}.tmp"));
         std::fs::copy(&built, &tmp).with_context(|| format!("copying {}", built.display()))?;

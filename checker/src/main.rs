@@ -13,6 +13,7 @@ mod peers;
 mod pid;
 mod process;
 mod procfs;
+mod programs;
 mod progress;
 mod report;
 mod runner;

@@ -116,6 +116,8 @@ pub struct Staged {
     /// edited and checked again and again, not for a checkout (`--tree`),
     /// mostly checked once, whose first build it makes twice as costly.
     pub incremental: bool,
+    /// The lab's programs, built as one (`crate::programs`).
+    pub programs: Vec<String>,
 }
 
 /// Copies `lab` from `tree` into its staging workspace. `patch`, for
@@ -159,6 +161,8 @@ pub fn stage(tree: &Tree, lab: &Lab, patch: Option<&Path>) -> Result<Staged> {
     if let Some(patch) = patch {
         crate::fixture::apply(patch, &mut files)?;
     }
+    let programs = crate::programs::bundle(&mut files)
+        .with_context(|| format!("staging lab {}", lab.dir()))?;
     sync_dir(&dest, Path::new(""), &files)?;
     for (rel, bytes) in &files {
         write_if_changed(&dest.join(rel), bytes)?;
@@ -172,6 +176,7 @@ pub fn stage(tree: &Tree, lab: &Lab, patch: Option<&Path>) -> Result<Staged> {
         member: PathBuf::from(member),
         target_dir,
         incremental: !tree.key.starts_with("tree-"),
+        programs,
     })
 }
 

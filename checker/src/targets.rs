@@ -249,6 +249,7 @@ mod tests {
                 member: PathBuf::from("labs/01-fork"),
                 target_dir: dir.join("target"),
                 incremental: false,
+                programs: Vec::new(),
             };
             (staged, file)
         };

@@ -141,12 +141,18 @@ pub fn run(dir: &Path, jobs: usize, out: &Path, sandbox: bool) -> Result<Verdict
     );
 
     let exe = Arc::new(super::StableExe::new()?);
+    let durations = Arc::new(LabDurations::default());
     let queue = Arc::new(Mutex::new(queue));
     let results = Arc::new(Mutex::new(Vec::new()));
     let began = Instant::now();
     let workers: Vec<_> = (0..jobs)
         .map(|slot| {
-            let (queue, results, exe) = (queue.clone(), results.clone(), exe.clone());
+            let (queue, results, exe, durations) = (
+                queue.clone(),
+                results.clone(),
+                exe.clone(),
+                durations.clone(),
+            );
             std::thread::Builder::new()
                 .name("grade".into())
                 .spawn(move || {
@@ -154,7 +160,7 @@ pub fn run(dir: &Path, jobs: usize, out: &Path, sandbox: bool) -> Result<Verdict
                         let Some(job) = queue.lock().unwrap().pop_front() else {
                             return;
                         };
-                        let graded = grade_one(&job, slot, isolation, &exe.0);
+                        let graded = grade_one(&job, slot, isolation, &exe.0, &durations);
                         let mut done = results.lock().unwrap();
                         done.push(graded);
                         let g = done.last().unwrap();
@@ -213,7 +219,59 @@ fn budget() -> Duration {
     scenarios + Duration::from_secs(120 + 60 * labs::ALL.len() as u64)
 }
 
-fn grade_one(job: &Job, slot: usize, isolation: Isolation, exe: &Path) -> Graded {
+/// How many checkers grade one submission at a time, each taking the next
+/// lab as it finishes one. Most of a lab's time is spent waiting for its
+/// programs (its scenarios pace their peers, wait for time-outs, measure
+/// CPU over a second), so more checkers than cores fill the time the
+/// others spend waiting: on the course's 2-core machine, with `--jobs 2`,
+/// a submission took 10.5 s with two checkers, 7.4 s with three and 6.0 s
+/// with four (`checker/benches/README.md`).
+const CHECKERS_PER_SUBMISSION: usize = 4;
+
+/// How long each lab took to check, so far in this run: labs are handed
+/// out longest first, so that the submission's last lab is a short one
+/// and its checkers finish together.
+#[derive(Default)]
+struct LabDurations(Mutex<std::collections::HashMap<String, (Duration, u32)>>);
+
+impl LabDurations {
+    fn record(&self, lab: &str, took: Duration) {
+        let mut seen = self.0.lock().unwrap();
+        let entry = seen.entry(lab.to_string()).or_default();
+        entry.0 += took;
+        entry.1 += 1;
+    }
+
+    /// Every lab, longest first by its mean so far; a lab not yet checked
+    /// counts as the longest, and ties keep the course's order.
+    fn order(&self) -> VecDeque<String> {
+        let seen = self.0.lock().unwrap();
+        let mut labs: Vec<(Option<Duration>, String)> = labs::ALL
+            .iter()
+            .map(|l| {
+                let lab = l.number.to_string();
+                let mean = seen.get(&lab).map(|&(sum, n)| sum / n);
+                (mean, lab)
+            })
+            .collect();
+        // None (never checked) sorts first: it may be the longest.
+        labs.sort_by(|a, b| match (a.0, b.0) {
+            (None, None) => std::cmp::Ordering::Equal,
+            (None, Some(_)) => std::cmp::Ordering::Less,
+            (Some(_), None) => std::cmp::Ordering::Greater,
+            (Some(x), Some(y)) => y.cmp(&x),
+        });
+        labs.into_iter().map(|(_, lab)| lab).collect()
+    }
+}
+
+fn grade_one(
+    job: &Job,
+    slot: usize,
+    isolation: Isolation,
+    exe: &Path,
+    durations: &LabDurations,
+) -> Graded {
     let began = Instant::now();
     let finish = |report, error| Graded {
         student: job.student.clone(),
@@ -227,15 +285,9 @@ fn grade_one(job: &Job, slot: usize, isolation: Isolation, exe: &Path) -> Graded
             Some("not a checkout of the course: no labs/ directory".into()),
         );
     }
-    // Two checkers at a time per submission, one lab each, taking the
-    // next lab as they finish: most of a lab's time is spent waiting for
-    // its programs, not computing, and labs differ (lab 04's scenarios
-    // take longer than five others together), so fixed halves left one
-    // checker idle while the other finished.
-    let queue: Mutex<VecDeque<String>> =
-        Mutex::new(labs::ALL.iter().map(|l| l.number.to_string()).collect());
+    let queue: Mutex<VecDeque<String>> = Mutex::new(durations.order());
     let results: Vec<Result<Report, String>> = std::thread::scope(|scope| {
-        let running: Vec<_> = (0..2)
+        let running: Vec<_> = (0..CHECKERS_PER_SUBMISSION)
             .map(|_| {
                 let queue = &queue;
                 scope.spawn(move || {
@@ -244,8 +296,10 @@ fn grade_one(job: &Job, slot: usize, isolation: Isolation, exe: &Path) -> Graded
                         let Some(lab) = queue.lock().unwrap().pop_front() else {
                             return reports;
                         };
+                        let started = Instant::now();
                         let report =
                             run_checker(job, slot, isolation, exe, std::slice::from_ref(&lab));
+                        durations.record(&lab, started.elapsed());
                         let failed = report.is_err();
                         reports.push(report);
                         if failed {
