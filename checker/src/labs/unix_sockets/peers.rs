@@ -171,6 +171,10 @@ pub(super) fn accept_from(
     listener.set_nonblocking(true).map_err(Failure::internal)?;
     let until = until(run, PATIENCE);
     loop {
+        // Whether it has ended, looked at before the accept: a program may
+        // connect, do all its work and exit between the two, and its
+        // connection waits in the backlog even after it closed it.
+        let ended = p.wait(Instant::now()).ok();
         match listener.accept() {
             Ok((stream, _)) => {
                 stream.set_nonblocking(false).map_err(Failure::internal)?;
@@ -179,7 +183,7 @@ pub(super) fn accept_from(
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
             Err(e) => return Err(Failure::internal(format!("accept: {e}"))),
         }
-        if let Ok(exit) = p.wait(Instant::now()) {
+        if let Some(exit) = ended {
             return Err(Failure::wrong(
                 what,
                 format!("it ended ({exit}) without connecting"),
