@@ -179,7 +179,7 @@ fn cargo_build(staged: &Staged, color: bool, release: bool) -> Result<Built> {
         if !stderr.trim().is_empty() {
             rendered.push_str(&stderr);
         }
-        Ok(Built::Failed(rendered))
+        Ok(Built::Failed(crate::programs::in_students_terms(&rendered)))
     }
 }
 

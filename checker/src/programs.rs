@@ -134,6 +134,16 @@ fn dispatcher(names: &[String]) -> String {
     out
 }
 
+/// Cargo's messages with the bundle's name put back in the student's
+/// terms: `could not compile `fork` (bin "lab-programs")` names a program
+/// the student never wrote.
+pub fn in_students_terms(messages: &str) -> String {
+    messages.replace(
+        &format!("(bin \"{BUNDLE}\")"),
+        "(the lab's programs in src/bin/)",
+    )
+}
+
 fn module(name: &str) -> String {
     name.replace('-', "_")
 }
@@ -204,6 +214,16 @@ mod tests {
         assert!(dispatcher.contains("#[path = \"src/bin/lost-update.rs\"]\nmod lost_update;"));
         assert!(dispatcher.contains("\"lost-update\" => lost_update::main().report(),"));
         assert_eq!(text(&files, "src/lib.rs"), "pub fn f() {}\n");
+    }
+
+    #[test]
+    fn cargo_names_the_programs_as_the_student_knows_them() {
+        assert_eq!(
+            in_students_terms(
+                "error: could not compile `fork` (bin \"lab-programs\") due to 6 previous errors\n"
+            ),
+            "error: could not compile `fork` (the lab's programs in src/bin/) due to 6 previous errors\n"
+        );
     }
 
     #[test]
