@@ -2,6 +2,7 @@
 
 mod cgroup;
 mod chart;
+mod checkers;
 mod cli;
 mod commands;
 mod compile;

@@ -43,8 +43,27 @@ fn save(all: &Map<String, Value>) {
     }
 }
 
+/// Holds an exclusive lock on the record while it lives: checkers run side
+/// by side (`cargo lab check --all`), and each reads, changes and writes
+/// the whole file; without the lock one would write over another's lab.
+/// Without a lock (a read-only place), the record is changed all the same.
+fn lock() -> Option<nix::fcntl::Flock<std::fs::File>> {
+    let p = path().with_extension("json.lock");
+    if let Some(dir) = p.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(p)
+        .ok()?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).ok()
+}
+
 /// Records the result of a check of the student's tree.
 pub fn record(result: &LabResult) {
+    let _lock = lock();
     let mut all = load();
     let entry = all.entry(result.lab.dir()).or_insert_with(|| json!({}));
     let hints = entry.get("hints").cloned().unwrap_or_else(|| json!({}));
@@ -93,6 +112,7 @@ pub fn checked(all: &Map<String, Value>, lab: &str) -> bool {
 
 /// How many hints of `scenario` were shown, then counts one more.
 pub fn next_hint(lab: &str, scenario: &str) -> usize {
+    let _lock = lock();
     let mut all = load();
     let entry = all.entry(lab.to_string()).or_insert_with(|| json!({}));
     if !entry.get("hints").is_some_and(Value::is_object) {

@@ -76,6 +76,18 @@ impl Tree {
         }
     }
 
+    /// The options that name this tree to `lab check`.
+    pub fn args(&self) -> Vec<std::ffi::OsString> {
+        match self.kind {
+            TreeKind::Labs => Vec::new(),
+            TreeKind::Solutions => vec!["--solutions".into()],
+            TreeKind::Checkout => {
+                let dir = self.labs_dir.parent().unwrap_or(&self.labs_dir);
+                vec!["--tree".into(), dir.into()]
+            }
+        }
+    }
+
     /// Another checkout of the course (a student's submission).
     pub fn checkout(dir: &Path) -> Result<Tree> {
         let dir = dir

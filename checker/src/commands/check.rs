@@ -5,9 +5,10 @@ use std::io::Write;
 use anyhow::{Context, Result};
 
 use super::{Verdict, note, stderr_color};
+use crate::checkers;
 use crate::compile::{self, Built};
 use crate::labs::{self, Lab};
-use crate::report::{self, Format, LabResult, Report};
+use crate::report::{self, Format, LabReport, LabResult, Report};
 use crate::runner;
 use crate::scenario::Kind;
 use crate::stage::{self, Tree, TreeKind};
@@ -36,13 +37,17 @@ pub fn run(
             }
         }
     }
+    if labs.len() > 1 {
+        return run_side_by_side(&labs, tree, format, scenario);
+    }
     let mut results = Vec::new();
     for lab in labs {
         let result = check_lab(
             tree,
             lab,
             scenario,
-            format == Format::Text && stderr_color(),
+            (format == Format::Text && stderr_color())
+                || std::env::var_os(COMPILER_COLOR).is_some(),
         )?;
         if tree.kind == TreeKind::Labs {
             crate::progress::record(&result);
@@ -52,6 +57,71 @@ pub fn run(
     print(&results, format)?;
     verdict(&results)
 }
+
+/// Several labs, each by a checker of its own, `checkers::AT_ONCE` at a
+/// time (the labs mostly wait for their programs): the merged report, as
+/// one check would print it.
+fn run_side_by_side(
+    labs: &[&'static Lab],
+    tree: &Tree,
+    format: Format,
+    scenario: Option<&str>,
+) -> Result<Verdict> {
+    let exe = super::StableExe::new()?;
+    let color = format == Format::Text && stderr_color();
+    let names: Vec<String> = labs.iter().map(|l| l.number.to_string()).collect();
+    let total = names.len();
+    let finished = std::sync::atomic::AtomicUsize::new(0);
+    note(&format!(
+        "checking {total} labs, {} at a time ...",
+        checkers::AT_ONCE.min(total)
+    ));
+    let results = checkers::each_lab(names.into(), checkers::AT_ONCE, |lab| {
+        let mut cmd = std::process::Command::new(&exe.0);
+        cmd.args(["check", lab, "--format", "json"])
+            .args(tree.args())
+            .args(scenario.map(|s| ["--scenario", s]).into_iter().flatten())
+            // Each bar would draw over the others.
+            .env("LAB_NO_PROGRESS", "1");
+        if color {
+            cmd.env(COMPILER_COLOR, "1");
+        }
+        let report = checkers::report_of(cmd, checkers::budget());
+        if let Ok(r) = &report {
+            let n = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            for l in &r.labs {
+                note(&format!(
+                    "[{n}/{total}] {} {}/{}",
+                    l.id,
+                    l.score(),
+                    l.max_score()
+                ));
+            }
+        }
+        report
+    });
+    let mut merged = Report::default();
+    let mut failed = Vec::new();
+    for result in results {
+        match result {
+            Ok(report) => merged.merge(report),
+            Err(e) => failed.push(e),
+        }
+    }
+    print_report(&merged, format)?;
+    if let Some(e) = failed.first() {
+        anyhow::bail!("{e}");
+    }
+    Ok(if merged.labs.iter().all(LabReport::all_passed) {
+        Verdict::Passed
+    } else {
+        Verdict::Failed
+    })
+}
+
+/// Set by a checker that runs others (`run_side_by_side`) for a text
+/// report on a terminal: the compiler's messages keep their colours.
+const COMPILER_COLOR: &str = "LAB_COMPILER_COLOR";
 
 /// Stages, builds and runs one lab. Failures of the student's code are in
 /// the result; an `Err` means the checker itself could not work.
@@ -151,15 +221,18 @@ mod timing {
 }
 
 pub fn print(results: &[LabResult], format: Format) -> Result<()> {
-    let report = Report::of(results);
+    print_report(&Report::of(results), format)
+}
+
+fn print_report(report: &Report, format: Format) -> Result<()> {
     let mut out = anstream::stdout();
     match format {
-        Format::Text => report::text(&mut out, &report)?,
+        Format::Text => report::text(&mut out, report)?,
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report.to_json())?)?,
         Format::Gradescope => writeln!(
             out,
             "{}",
-            serde_json::to_string_pretty(&report::gradescope(&report))?
+            serde_json::to_string_pretty(&report::gradescope(report))?
         )?,
     }
     out.flush().context("writing the report")

@@ -9,17 +9,17 @@
 //! and every manifest are the instructor's own.
 
 use std::collections::VecDeque;
-use std::io::{Read, Write};
-use std::os::unix::process::CommandExt;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::Verdict;
+use crate::checkers;
 use crate::labs;
 use crate::report::{self, Report};
 use crate::stage::course_root;
@@ -141,7 +141,7 @@ pub fn run(dir: &Path, jobs: usize, out: &Path, sandbox: bool) -> Result<Verdict
     );
 
     let exe = Arc::new(super::StableExe::new()?);
-    let durations = Arc::new(LabDurations::default());
+    let durations = Arc::new(checkers::LabDurations::default());
     let queue = Arc::new(Mutex::new(queue));
     let results = Arc::new(Mutex::new(Vec::new()));
     let began = Instant::now();
@@ -209,68 +209,12 @@ pub fn run(dir: &Path, jobs: usize, out: &Path, sandbox: bool) -> Result<Verdict
     Ok(Verdict::Passed)
 }
 
-/// Generous time for one submission: every scenario's limit, plus builds.
-fn budget() -> Duration {
-    let scenarios: Duration = labs::ALL
-        .iter()
-        .flat_map(|l| l.scenarios.iter())
-        .map(|s| s.limit)
-        .sum();
-    scenarios + Duration::from_secs(120 + 60 * labs::ALL.len() as u64)
-}
-
-/// How many checkers grade one submission at a time, each taking the next
-/// lab as it finishes one. Most of a lab's time is spent waiting for its
-/// programs (its scenarios pace their peers, wait for time-outs, measure
-/// CPU over a second), so more checkers than cores fill the time the
-/// others spend waiting: on the course's 2-core machine, with `--jobs 2`,
-/// a submission took 10.5 s with two checkers, 7.4 s with three and 6.0 s
-/// with four (`checker/benches/README.md`).
-const CHECKERS_PER_SUBMISSION: usize = 4;
-
-/// How long each lab took to check, so far in this run: labs are handed
-/// out longest first, so that the submission's last lab is a short one
-/// and its checkers finish together.
-#[derive(Default)]
-struct LabDurations(Mutex<std::collections::HashMap<String, (Duration, u32)>>);
-
-impl LabDurations {
-    fn record(&self, lab: &str, took: Duration) {
-        let mut seen = self.0.lock().unwrap();
-        let entry = seen.entry(lab.to_string()).or_default();
-        entry.0 += took;
-        entry.1 += 1;
-    }
-
-    /// Every lab, longest first by its mean so far; a lab not yet checked
-    /// counts as the longest, and ties keep the course's order.
-    fn order(&self) -> VecDeque<String> {
-        let seen = self.0.lock().unwrap();
-        let mut labs: Vec<(Option<Duration>, String)> = labs::ALL
-            .iter()
-            .map(|l| {
-                let lab = l.number.to_string();
-                let mean = seen.get(&lab).map(|&(sum, n)| sum / n);
-                (mean, lab)
-            })
-            .collect();
-        // None (never checked) sorts first: it may be the longest.
-        labs.sort_by(|a, b| match (a.0, b.0) {
-            (None, None) => std::cmp::Ordering::Equal,
-            (None, Some(_)) => std::cmp::Ordering::Less,
-            (Some(_), None) => std::cmp::Ordering::Greater,
-            (Some(x), Some(y)) => y.cmp(&x),
-        });
-        labs.into_iter().map(|(_, lab)| lab).collect()
-    }
-}
-
 fn grade_one(
     job: &Job,
     slot: usize,
     isolation: Isolation,
     exe: &Path,
-    durations: &LabDurations,
+    durations: &checkers::LabDurations,
 ) -> Graded {
     let began = Instant::now();
     let finish = |report, error| Graded {
@@ -285,39 +229,12 @@ fn grade_one(
             Some("not a checkout of the course: no labs/ directory".into()),
         );
     }
-    let queue: Mutex<VecDeque<String>> = Mutex::new(durations.order());
-    let results: Vec<Result<Report, String>> = std::thread::scope(|scope| {
-        let running: Vec<_> = (0..CHECKERS_PER_SUBMISSION)
-            .map(|_| {
-                let queue = &queue;
-                scope.spawn(move || {
-                    let mut reports = Vec::new();
-                    loop {
-                        let Some(lab) = queue.lock().unwrap().pop_front() else {
-                            return reports;
-                        };
-                        let started = Instant::now();
-                        let report =
-                            run_checker(job, slot, isolation, exe, std::slice::from_ref(&lab));
-                        durations.record(&lab, started.elapsed());
-                        let failed = report.is_err();
-                        reports.push(report);
-                        if failed {
-                            // The submission is not graded: stop here.
-                            queue.lock().unwrap().clear();
-                            return reports;
-                        }
-                    }
-                })
-            })
-            .collect();
-        running
-            .into_iter()
-            .flat_map(|r| {
-                r.join()
-                    .unwrap_or_else(|_| vec![Err("the grading thread failed".into())])
-            })
-            .collect()
+    let labs: Vec<String> = labs::ALL.iter().map(|l| l.number.to_string()).collect();
+    let results = checkers::each_lab(durations.order(&labs), checkers::AT_ONCE, |lab| {
+        let started = Instant::now();
+        let report = run_checker(job, slot, isolation, exe, lab);
+        durations.record(lab, started.elapsed());
+        report
     });
     let mut merged = Report::default();
     for result in results {
@@ -329,17 +246,15 @@ fn grade_one(
     finish(Some(merged), None)
 }
 
-/// One `lab check LABS --tree SUBMISSION --format json`, sandboxed where
+/// One `lab check LAB --tree SUBMISSION --format json`, sandboxed where
 /// possible and stopped at its time budget: its report, or why there is none.
 fn run_checker(
     job: &Job,
     slot: usize,
     isolation: Isolation,
     exe: &Path,
-    labs: &[String],
+    lab: &str,
 ) -> Result<Report, String> {
-    let exe = exe.to_path_buf();
-    let began = Instant::now();
     let mut cmd = match isolation {
         Isolation::Bwrap => {
             let mut c = Command::new("bwrap");
@@ -351,14 +266,12 @@ fn run_checker(
             for path in shown.iter().filter(|p| p.starts_with("/tmp")) {
                 c.arg("--bind").arg(path).arg(path);
             }
-            c.arg("--").arg(&exe);
+            c.arg("--").arg(exe);
             c
         }
-        Isolation::None => Command::new(&exe),
+        Isolation::None => Command::new(exe),
     };
-    cmd.arg("check")
-        .args(labs)
-        .args(["--format", "json", "--tree"])
+    cmd.args(["check", lab, "--format", "json", "--tree"])
         .arg(&job.dir)
         // One target directory per job slot: the dependencies build once
         // per slot, and slots never build at the same time in one place.
@@ -369,78 +282,8 @@ fn run_checker(
         .env("LAB_COURSE_ROOT", course_root())
         .env("NO_COLOR", "1")
         // Each submission compiles once: incremental data would only cost.
-        .env("CARGO_INCREMENTAL", "0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => return Err(format!("cannot start the checker: {e}")),
-    };
-    let mut stdout = child.stdout.take().expect("piped");
-    let mut stderr = child.stderr.take().expect("piped");
-    let out_reader = std::thread::Builder::new()
-        .name("grade stdout".into())
-        .spawn(move || {
-            let mut s = Vec::new();
-            let _ = stdout.read_to_end(&mut s);
-            s
-        });
-    let err_reader = std::thread::Builder::new()
-        .name("grade stderr".into())
-        .spawn(move || {
-            let mut s = String::new();
-            let _ = stderr.read_to_string(&mut s);
-            s
-        });
-    let (out_reader, err_reader) = match (out_reader, err_reader) {
-        (Ok(out), Ok(err)) => (out, err),
-        (Err(e), _) | (_, Err(e)) => {
-            let pgid = crate::pid::Pid::of_child(&child).into();
-            let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
-            let _ = child.wait();
-            return Err(format!(
-                "cannot start a thread to read the checker's output: {e}"
-            ));
-        }
-    };
-    let deadline = began + budget();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-            _ => {
-                let pgid = crate::pid::Pid::of_child(&child).into();
-                let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
-                let _ = child.wait();
-                break None;
-            }
-        }
-    };
-    let stdout = out_reader.join().unwrap_or_default();
-    let stderr = err_reader.join().unwrap_or_default();
-    let Some(status) = status else {
-        return Err(format!(
-            "grading took longer than {} s and was stopped",
-            budget().as_secs()
-        ));
-    };
-    let report = serde_json::from_slice::<Value>(&stdout)
-        .ok()
-        .and_then(|v| Report::from_json(&v).ok());
-    match report {
-        Some(report) if status.code() != Some(2) => Ok(report),
-        _ => {
-            let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-            let last = lines.last().copied().unwrap_or("no message");
-            let tail = lines[lines.len().saturating_sub(20)..].join("\n");
-            Err(format!(
-                "the checker could not grade it ({status}): {last}
-{tail}"
-            ))
-        }
-    }
+        .env("CARGO_INCREMENTAL", "0");
+    checkers::report_of(cmd, checkers::budget())
 }
 
 fn lab_ids() -> Vec<String> {
