@@ -351,30 +351,17 @@ fn lock_names(
     locks: &[procfs::FileLockEntry],
     pids: &[Pid],
 ) -> impl Fn(&procfs::FileLockEntry) -> String {
-    use std::os::unix::fs::MetadataExt;
     let wanted: std::collections::HashSet<u64> = locks.iter().map(|l| l.inode).collect();
     let mut files = std::collections::HashMap::new();
     for &pid in pids {
         for (fd, target) in procfs::fds(pid) {
-            if !target.starts_with('/') {
-                continue;
-            }
-            let Ok(meta) = std::fs::metadata(format!("/proc/{pid}/fd/{fd}")) else {
+            let Some(info) = procfs::fd_info(pid, fd) else {
                 continue;
             };
-            // The descriptor may have been closed and its number reused
-            // for another file between the two reads (a program that
-            // backs off closes and reopens its lock files): only a name
-            // read on both sides of the stat belongs to its inode.
-            if procfs::fd_target(pid, fd).as_deref() != Some(target.as_str()) {
-                continue;
-            }
-            if wanted.contains(&meta.ino()) {
-                let name = std::path::Path::new(&target)
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or(target);
-                files.insert(meta.ino(), name);
+            if let (Some(inode), Some(name)) = (info.inode, fd_name(pid, fd, &target))
+                && wanted.contains(&inode)
+            {
+                files.insert(inode, name);
             }
         }
     }
@@ -383,33 +370,56 @@ fn lock_names(
             .get(&l.inode)
             .cloned()
             .unwrap_or_else(|| format!("the file with inode {}", l.inode));
-        match (l.start, l.end) {
-            (0, None) => file,
-            (a, Some(b)) if a == b => format!("{file} byte {a}"),
-            (a, Some(b)) => format!("{file} bytes {a}-{b}"),
-            (a, None) => format!("{file} from byte {a}"),
-        }
+        with_range(l, file)
+    }
+}
+
+/// The file name of descriptor `fd` of `pid`, read as `target` before a
+/// look at its fdinfo: `None` for a pipe or a socket, or if the descriptor
+/// now names another file (closed and its number reused in between).
+fn fd_name(pid: Pid, fd: i32, target: &str) -> Option<String> {
+    if !target.starts_with('/') || procfs::fd_target(pid, fd).as_deref() != Some(target) {
+        return None;
+    }
+    let name = std::path::Path::new(target)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| target.to_string());
+    Some(name)
+}
+
+/// `file`, with the bytes a record lock covers.
+fn with_range(l: &procfs::FileLockEntry, file: String) -> String {
+    match (l.start, l.end) {
+        (0, None) => file,
+        (a, Some(b)) if a == b => format!("{file} byte {a}"),
+        (a, Some(b)) => format!("{file} bytes {a}-{b}"),
+        (a, None) => format!("{file} from byte {a}"),
     }
 }
 
 /// Who among `pids` waits for a file lock, for which, held by whom: from
 /// `/proc/locks`, where a waiter's line (`N: -> ...`) follows the line of
-/// the lock `N` it waits behind.
+/// the lock `N` it waits behind. `/proc/locks` may show a lock twice (see
+/// [`procfs::file_locks`]): each wait is listed once.
 pub fn lock_waits(pids: &[Pid]) -> Vec<LockWait> {
     let locks = procfs::file_locks();
     let name = lock_names(&locks, pids);
-    locks
-        .iter()
-        .filter(|w| w.waiting && pids.contains(&w.pid))
-        .filter_map(|w| {
-            let held = locks.iter().find(|h| !h.waiting && h.id == w.id)?;
-            Some(LockWait {
-                waiter: w.pid,
-                holder: held.pid,
-                lock: name(held),
-            })
-        })
-        .collect()
+    let mut waits: Vec<LockWait> = Vec::new();
+    for w in locks.iter().filter(|w| w.waiting && pids.contains(&w.pid)) {
+        let Some(held) = locks.iter().find(|h| !h.waiting && h.id == w.id) else {
+            continue;
+        };
+        let wait = LockWait {
+            waiter: w.pid,
+            holder: held.pid,
+            lock: name(held),
+        };
+        if !waits.contains(&wait) {
+            waits.push(wait);
+        }
+    }
+    waits
 }
 
 /// Like [`hang_report`], naming each of the programs a scenario started.
@@ -434,15 +444,41 @@ pub fn hang_report_among(programs: Programs, checker: Pid) -> Vec<String> {
     lines
 }
 
+/// A file lock a process holds, and what it is called.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldLock {
+    pub lock: procfs::FileLockEntry,
+    /// `L2.lock`, or `records.db byte 1`.
+    pub name: String,
+}
+
+/// The file locks `pid` holds, each named by the descriptor it holds it
+/// through. From its descriptors' fdinfo, not from `/proc/locks`, which
+/// can show a lock twice or miss it while other processes lock and unlock
+/// (see [`procfs::file_locks`]).
+pub fn held_locks(pid: Pid) -> Vec<HeldLock> {
+    let mut held = Vec::new();
+    for (fd, target) in procfs::fds(pid) {
+        let Some(info) = procfs::fd_info(pid, fd) else {
+            continue;
+        };
+        let file = fd_name(pid, fd, &target);
+        for lock in info.locks.into_iter().filter(|l| !l.waiting) {
+            let file = file
+                .clone()
+                .unwrap_or_else(|| format!("the file with inode {}", lock.inode));
+            held.push(HeldLock {
+                name: with_range(&lock, file),
+                lock,
+            });
+        }
+    }
+    held
+}
+
 /// The file locks `pid` holds, named.
-pub fn locks_held(pid: Pid, pids: &[Pid]) -> Vec<String> {
-    let locks = procfs::file_locks();
-    let name = lock_names(&locks, pids);
-    locks
-        .iter()
-        .filter(|l| !l.waiting && l.pid == pid)
-        .map(name)
-        .collect()
+pub fn locks_held(pid: Pid) -> Vec<String> {
+    held_locks(pid).into_iter().map(|h| h.name).collect()
 }
 
 /// A circle of processes among `pids`, each waiting for a file lock the
@@ -594,7 +630,7 @@ mod tests {
             return; // no flock(1) here
         };
         let me = Pid::this();
-        let held = |pid: Pid| locks_held(pid, &[pid]).contains(&"L1.lock".to_string());
+        let held = |pid: Pid| locks_held(pid).contains(&"L1.lock".to_string());
         for _ in 0..500 {
             if held(Pid::of_child(&holder)) {
                 break;

@@ -61,11 +61,15 @@ fn dinner(run: &mut Run, meals: u32, pace: Option<u64>) -> Outcome {
         |i, event, all| {
             if event == "thinks" && pace.is_none() {
                 // Gated: it stays at this gate, so it thinks right now.
-                let holds = held(all[i].p.pid, all);
+                let holds = held(all[i].p.pid);
                 if !holds.is_empty() {
                     return Err(Failure::wrong(
                         format!("{} to hold no fork while it thinks", all[i].label),
-                        format!("/proc/locks shows it holding {} while it thinks", holds.join(" and ")),
+                        format!(
+                            "/proc/{}/fdinfo shows it holding {} while it thinks",
+                            all[i].p.pid,
+                            holds.join(" and ")
+                        ),
                     )
                     .because("the forks are taken before thinking (or kept from one meal to the next): held across the thinking, they keep both neighbours from eating for nothing")
                     .hint("In `dine`, think first, then take both forks, eat, and drop the guards before the next meal's thinking."));
@@ -80,7 +84,7 @@ fn dinner(run: &mut Run, meals: u32, pace: Option<u64>) -> Outcome {
                 return Ok(());
             }
             // Gated: the philosopher stays at this gate, so it still eats.
-            expect_holding(&all[i], &forks(i), all, "eats")?;
+            expect_holding(&all[i], &forks(i), "eats")?;
             for other in [(i + 1) % n, (i + n - 1) % n] {
                 if all[other]
                     .gate

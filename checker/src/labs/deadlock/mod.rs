@@ -350,20 +350,24 @@ fn deadlocked(actors: &[Actor], live: &[Pid]) -> Failure {
             .map(|a| a.label.clone())
             .unwrap_or_else(|| format!("process {pid}"))
     };
-    let circle = diagnose::lock_cycle(live, &label).unwrap_or_else(|| {
-        let waits: Vec<String> = diagnose::lock_waits(live)
-            .iter()
-            .map(|w| {
-                format!(
-                    "{} waits for {} held by {}",
-                    label(w.waiter),
-                    w.lock,
-                    label(w.holder)
-                )
-            })
-            .collect();
-        waits.join("; ")
-    });
+    // A deadlock lasts: if one read of /proc/locks missed a wait of the
+    // circle (see procfs::file_locks), a next one shows it.
+    let circle = (0..5)
+        .find_map(|_| diagnose::lock_cycle(live, &label))
+        .unwrap_or_else(|| {
+            let waits: Vec<String> = diagnose::lock_waits(live)
+                .iter()
+                .map(|w| {
+                    format!(
+                        "{} waits for {} held by {}",
+                        label(w.waiter),
+                        w.lock,
+                        label(w.holder)
+                    )
+                })
+                .collect();
+            waits.join("; ")
+        });
     Failure::wrong(
         "every process to get its locks and finish",
         format!("a deadlock: {circle}"),
@@ -399,14 +403,13 @@ fn expect_done(actors: &mut [Actor]) -> Outcome {
 }
 
 /// The locks `pid` holds right now, by file name.
-fn held(pid: Pid, actors: &[Actor]) -> Vec<String> {
-    let pids: Vec<Pid> = actors.iter().map(|a| a.p.pid).collect();
-    diagnose::locks_held(pid, &pids)
+fn held(pid: Pid) -> Vec<String> {
+    diagnose::locks_held(pid)
 }
 
 /// At a `works` or `eats` gate: the program must hold every lock in `needs`.
-fn expect_holding(a: &Actor, needs: &[String], actors: &[Actor], doing: &str) -> Outcome {
-    let holds = held(a.p.pid, actors);
+fn expect_holding(a: &Actor, needs: &[String], doing: &str) -> Outcome {
+    let holds = held(a.p.pid);
     let missing: Vec<&String> = needs.iter().filter(|n| !holds.contains(n)).collect();
     if missing.is_empty() {
         return Ok(());
@@ -414,7 +417,8 @@ fn expect_holding(a: &Actor, needs: &[String], actors: &[Actor], doing: &str) ->
     Err(Failure::wrong(
         format!("{} to hold {} while it {doing}", a.label, needs.join(" and ")),
         format!(
-            "/proc/locks shows it holding {}",
+            "/proc/{}/fdinfo shows it holding {}",
+            a.p.pid,
             if holds.is_empty() {
                 "no lock".to_string()
             } else {

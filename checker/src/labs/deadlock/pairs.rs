@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 
 use super::{Actor, Release, UNORDERED, drive, expect_done, expect_holding, held, hold_lock_file};
+use crate::diagnose;
 use crate::peers::calls;
 use crate::process::Exit;
-use crate::procfs;
 use crate::scenario::{Failure, Outcome, Run};
 
 /// Two distinct ranks for L<a> and L<b>, chosen at random.
@@ -33,7 +33,7 @@ pub fn opposite_order(run: &mut Run) -> Outcome {
         UNORDERED,
         |i, event, all| {
             if event == "works" {
-                expect_holding(&all[i], &locks, all, "works")?;
+                expect_holding(&all[i], &locks, "works")?;
             }
             Ok(())
         },
@@ -71,10 +71,10 @@ pub fn back_off(run: &mut Run) -> Outcome {
         WAITS_HOLDING,
         |i, event, all| {
             match event {
-                "works" => expect_holding(&all[i], &locks, all, "works")?,
+                "works" => expect_holding(&all[i], &locks, "works")?,
                 "backs off" => {
                     backed_off += 1;
-                    let holds = held(all[i].p.pid, all);
+                    let holds = held(all[i].p.pid);
                     if !holds.is_empty() {
                         return Err(Failure::wrong(
                         format!("{} to hold no lock while it backs off", all[i].label),
@@ -212,7 +212,7 @@ pub fn kernel_detects_deadlock(run: &mut Run) -> Outcome {
         |i, event, all| {
             if event.starts_with("deadlock-detected") {
                 refused[i] += 1;
-                let holds = held(all[i].p.pid, all);
+                let holds = held(all[i].p.pid);
                 if refused[i] >= 3 && !holds.is_empty() {
                     return Err(Failure::wrong(
                         format!("{} to release its record after EDEADLK, and try again later", all[i].label),
@@ -231,23 +231,22 @@ pub fn kernel_detects_deadlock(run: &mut Run) -> Outcome {
                     // The kernel merges neighbouring records of one owner into
                     // one range: look for each byte, not for each name.
                     let pid = all[i].p.pid;
-                    let locks = procfs::file_locks();
+                    let locks: Vec<_> = diagnose::held_locks(pid)
+                        .into_iter()
+                        .map(|h| h.lock)
+                        .collect();
                     let covered = |byte: u32| {
                         let byte = u64::from(byte);
                         locks.iter().any(|l| {
-                            !l.waiting
-                                && l.pid == pid
-                                && l.kind == "POSIX"
-                                && l.start <= byte
-                                && l.end.is_none_or(|e| byte <= e)
+                            l.kind == "POSIX" && l.start <= byte && l.end.is_none_or(|e| byte <= e)
                         })
                     };
                     if !(covered(a) && covered(b)) {
-                        expect_holding(&all[i], &bytes, all, "works")?;
+                        expect_holding(&all[i], &bytes, "works")?;
                     }
                 }
                 "backs off" => {
-                    let holds = held(all[i].p.pid, all);
+                    let holds = held(all[i].p.pid);
                     if !holds.is_empty() {
                         return Err(Failure::wrong(
                         format!("{} to hold no record while it backs off", all[i].label),

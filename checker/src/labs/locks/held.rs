@@ -189,11 +189,14 @@ impl SharedLocks {
             .name("lock watch".into())
             .spawn(move || {
                 while !done.load(Ordering::Relaxed) {
-                    let holders: Vec<Pid> = procfs::file_locks()
+                    let mut holders: Vec<Pid> = procfs::file_locks()
                         .into_iter()
                         .filter(|l| l.inode == inode && !l.waiting && !l.write)
                         .map(|l| l.pid)
                         .collect();
+                    // /proc/locks can show one lock twice (see file_locks).
+                    holders.sort_unstable();
+                    holders.dedup();
                     if holders.len() >= 2 {
                         return Some(holders);
                     }
