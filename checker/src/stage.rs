@@ -332,7 +332,9 @@ fn sync_dir(dir: &Path, rel: &Path, files: &[(PathBuf, Vec<u8>)]) -> Result<()> 
 }
 
 /// Writes only when the content differs, so cargo sees unchanged files as
-/// unchanged and rebuilds nothing.
+/// unchanged and rebuilds nothing. The new content is written aside and
+/// renamed into place: two checks of one lab at once (a `watch` and a
+/// `check`) never let cargo read a half-written manifest.
 pub(crate) fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
     if fs::read(path).ok().as_deref() == Some(bytes) {
         return Ok(());
@@ -340,7 +342,11 @@ pub(crate) fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
-    fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let aside = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    fs::write(&aside, bytes).with_context(|| format!("writing {}", aside.display()))?;
+    fs::rename(&aside, path)
+        .with_context(|| format!("renaming {} to {}", aside.display(), path.display()))
 }
 
 #[cfg(test)]
