@@ -223,6 +223,30 @@ pub struct Spawn<'a> {
     pub fds: &'a [RawFd],
 }
 
+/// Marks every descriptor from `first` up close-on-exec, in the child
+/// between fork and exec. Marked, not closed: among them is the pipe on
+/// which `Command::spawn` learns that exec happened. Closed early, it
+/// tells the checker "started" while the child is still joining its
+/// cgroup, a write to `cgroup.procs` that a machine busy forking can hold
+/// up for half a second and more; the checker's clocks (a line within
+/// 500 ms of a write) then run before the program exists. Async-signal-safe.
+fn close_on_exec_from(first: RawFd) {
+    // SAFETY: close_range and fcntl on descriptor numbers only.
+    unsafe {
+        let flags = libc::CLOSE_RANGE_CLOEXEC;
+        if libc::syscall(libc::SYS_close_range, first as u32, u32::MAX, flags) == 0 {
+            return;
+        }
+        // Kernels before 5.11 know no CLOSE_RANGE_CLOEXEC.
+        for fd in first..1024 {
+            let old = libc::fcntl(fd, libc::F_GETFD);
+            if old >= 0 {
+                libc::fcntl(fd, libc::F_SETFD, old | libc::FD_CLOEXEC);
+            }
+        }
+    }
+}
+
 impl Proc {
     pub fn spawn(spec: Spawn<'_>) -> std::io::Result<Proc> {
         let mut cmd = Command::new(spec.program);
@@ -244,8 +268,8 @@ impl Proc {
         let mut parked: Vec<RawFd> = vec![-1; given.len()];
         let first_free = 3 + given.len() as RawFd;
         // SAFETY: between fork and exec we only make async-signal-safe
-        // system calls (fcntl, dup2, close_range, sigaction, setpgid,
-        // setrlimit, prctl) and allocate nothing.
+        // system calls (fcntl, dup2, close_range, sigaction, open, write,
+        // setpgid, setrlimit, prctl) and allocate nothing.
         unsafe {
             cmd.pre_exec(move || {
                 // The given descriptors become 3, 4, ...: first copy each
@@ -265,11 +289,7 @@ impl Proc {
                 }
                 // Descriptors the checker inherited without close-on-exec
                 // (cargo's jobserver, say) are none of the program's business.
-                if libc::syscall(libc::SYS_close_range, first_free as u32, u32::MAX, 0u32) != 0 {
-                    for fd in first_free..1024 {
-                        libc::close(fd);
-                    }
-                }
+                close_on_exec_from(first_free);
                 // No blocked signals: the checker blocks SIGINT and SIGTERM
                 // for its own use, and a mask survives exec.
                 SigSet::empty().thread_set_mask()?;
@@ -504,5 +524,28 @@ mod tests {
             .filter(|l| l.chars().all(|c| c.is_ascii_digit()))
             .collect();
         assert!(fds.len() <= 4, "{fds:?}");
+    }
+
+    /// `spawn` returns once exec has happened, not before: the pipe on
+    /// which it learns so survives the child's setup. Seen here as an exec
+    /// that fails being reported, which needs that same pipe.
+    #[test]
+    fn spawn_waits_for_exec() {
+        let (r, _w) = nix::unistd::pipe().unwrap();
+        let raw = [std::os::fd::AsRawFd::as_raw_fd(&r)];
+        let spawned = Proc::spawn(Spawn {
+            program: Path::new("/nonexistent/program"),
+            name: "nothing",
+            args: &[],
+            cwd: Path::new("/"),
+            env: &[],
+            limits: Limits::default(),
+            cgroup: None,
+            fds: &raw,
+        });
+        let err = spawned
+            .err()
+            .expect("an exec that fails is an error of spawn");
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound, "{err}");
     }
 }

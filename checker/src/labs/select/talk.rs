@@ -158,16 +158,25 @@ impl Talk {
 
     /// Writes one line on `source` and expects it printed.
     pub(super) fn send(&mut self, run: &mut Run, source: usize) -> Result<Instant, Failure> {
+        Ok(self.send_seen(run, source)?.0)
+    }
+
+    /// Like `send`; also gives when the checker saw the line printed.
+    pub(super) fn send_seen(
+        &mut self,
+        run: &mut Run,
+        source: usize,
+    ) -> Result<(Instant, Instant), Failure> {
         let text = word(run);
         self.texts.push(text.clone());
         let sent = self.write(run, source, &format!("{text}\n"))?;
-        self.expect(
+        let seen = self.expect(
             run,
             &format!("fd {}: {text}", fd(source)),
             sent,
             Awaited::Line { source },
         )?;
-        Ok(sent)
+        Ok((sent, seen))
     }
 
     /// Half a line on `a`, a whole line on `b`, then the rest of `a`'s.

@@ -25,15 +25,17 @@ fn quiet_spells(run: &mut Run, backend: &'static str) -> Outcome {
     talk.gaps = (40, 80);
     talk.skip_timeouts = true;
     talk.gap(run);
-    let sent = talk.send(run, 0)?;
+    let (sent, seen) = talk.send_seen(run, 0)?;
 
     // Quiet: the checker writes nothing for a while.
     talk.skip_timeouts = false;
     let wanted = format!("timeout: nothing for {t} ms");
     // Lower bounds count from the write, which the program cannot have
     // seen earlier; upper bounds from the previous line, as the checker saw
-    // it (late, if anything). A loaded machine only makes both looser.
-    let first = quiet_line(run, &mut talk, &wanted, sent, period, sent, period)?;
+    // it (late, if anything): a line that came 400 ms after its write
+    // starts the program's wait 400 ms late. A loaded machine only makes
+    // both looser.
+    let first = quiet_line(run, &mut talk, &wanted, sent, period, seen, period)?;
     quiet_line(run, &mut talk, &wanted, sent, 2 * period, first, period)?;
 
     // It still reads afterwards.
