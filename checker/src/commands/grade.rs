@@ -2,9 +2,10 @@
 //! the course), `--jobs` at a time, into one report per student and a
 //! summary table.
 //!
-//! Each submission is checked by a `lab check --all --tree SUB` process of
-//! its own (in a bubblewrap sandbox where the machine has one), so a
-//! submission that crashes or hangs the checker loses nothing of the others.
+//! Each submission is checked by `lab check LAB --tree SUB` processes of
+//! its own, four at a time (`crate::checkers`), each in a bubblewrap
+//! sandbox where the machine has one, so a submission that crashes or
+//! hangs the checker loses nothing of the others.
 //! Only the submission's `labs/*/src` is used: the checker, its scenarios
 //! and every manifest are the instructor's own.
 
