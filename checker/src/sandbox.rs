@@ -39,7 +39,15 @@ pub fn clean_up_on_interrupt() -> Result<()> {
         .name("interrupt".into())
         .spawn(move || {
             if let Ok(sig) = set.wait() {
+                // The checkers among them (`check --all` runs several) die
+                // before their sandboxes' Drop: note who they were first.
+                let mut pids: Vec<Pid> = procfs::descendants(checker_pid())
+                    .into_iter()
+                    .map(|s| s.pid)
+                    .collect();
+                pids.push(checker_pid());
                 kill_all_descendants(Duration::from_secs(2));
+                remove_left_by(&pids);
                 eprintln!("\ninterrupted: every process the checker started is stopped");
                 // The shell's convention: 128 + the signal's number.
                 std::process::exit(128 + sig as i32);
@@ -47,6 +55,34 @@ pub fn clean_up_on_interrupt() -> Result<()> {
         })
         .context("starting the thread that waits for SIGINT and SIGTERM")?;
     Ok(())
+}
+
+/// Removes what the checkers among `pids` leave when they are stopped
+/// in the middle of a scenario: its directory (`TMP/lab-PID-N-NAME`) and
+/// its named IPC objects (`/lab-PID-N-...`), as [`Sandbox`]'s Drop would.
+fn remove_left_by(pids: &[Pid]) {
+    let prefixes: Vec<String> = pids.iter().map(|p| format!("lab-{p}-")).collect();
+    let tmp = std::env::temp_dir();
+    let dirs = std::iter::once(tmp.as_path()).chain(IPC_DIRS.iter().map(Path::new));
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            // Named semaphores show up as /dev/shm/sem.NAME.
+            let bare = name.strip_prefix("sem.").unwrap_or(&name);
+            if !prefixes.iter().any(|p| bare.starts_with(p.as_str())) {
+                continue;
+            }
+            let _ = if e.file_type().is_ok_and(|t| t.is_dir()) {
+                std::fs::remove_dir_all(e.path())
+            } else {
+                std::fs::remove_file(e.path())
+            };
+        }
+    }
 }
 
 /// This checker's pid.
