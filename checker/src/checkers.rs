@@ -39,11 +39,26 @@ pub fn budget() -> Duration {
     scenarios + Duration::from_secs(120 + 60 * labs::ALL.len() as u64)
 }
 
+/// What to do with the labs not yet started once a checker fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    /// Start none: the tree is not graded, and its other labs would only
+    /// cost time (`grade`).
+    Stop,
+    /// Check them all the same, and report every lab that could be
+    /// checked (`check`).
+    GoOn,
+}
+
 /// Hands the labs of `queue` to `workers` threads, each running `check`
 /// on one lab at a time, and returns every result in the order they
-/// finished. After an error no new lab is started: the tree cannot be
-/// checked, and its other labs would only cost time.
-pub fn each_lab<F>(queue: VecDeque<String>, workers: usize, check: F) -> Vec<Result<Report, String>>
+/// finished.
+pub fn each_lab<F>(
+    queue: VecDeque<String>,
+    workers: usize,
+    on_error: OnError,
+    check: F,
+) -> Vec<Result<Report, String>>
 where
     F: Fn(&str) -> Result<Report, String> + Sync,
 {
@@ -62,7 +77,7 @@ where
                         let result = check(&lab);
                         let failed = result.is_err();
                         done.lock().unwrap().push(result);
-                        if failed {
+                        if failed && on_error == OnError::Stop {
                             queue.lock().unwrap().clear();
                             return;
                         }
@@ -205,7 +220,7 @@ mod tests {
     #[test]
     fn every_lab_is_checked_once() {
         let labs: VecDeque<String> = (1..=12).map(|n| n.to_string()).collect();
-        let done = each_lab(labs, 4, |lab| Ok(report(lab)));
+        let done = each_lab(labs, 4, OnError::Stop, |lab| Ok(report(lab)));
         let mut ids: Vec<String> = done
             .into_iter()
             .map(|r| r.unwrap().labs[0].id.clone())
@@ -217,15 +232,19 @@ mod tests {
     #[test]
     fn no_lab_starts_after_an_error() {
         let labs: VecDeque<String> = (1..=12).map(|n| n.to_string()).collect();
-        let done = each_lab(labs, 1, |lab| {
+        let check = |lab: &str| {
             if lab == "3" {
                 Err("broken".into())
             } else {
                 Ok(report(lab))
             }
-        });
+        };
+        let done = each_lab(labs.clone(), 1, OnError::Stop, check);
         assert_eq!(done.len(), 3);
         assert!(done[2].is_err());
+        let done = each_lab(labs, 1, OnError::GoOn, check);
+        assert_eq!(done.len(), 12);
+        assert_eq!(done.iter().filter(|r| r.is_err()).count(), 1);
     }
 
     #[test]

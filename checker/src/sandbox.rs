@@ -62,8 +62,23 @@ pub fn clean_up_on_interrupt() -> Result<()> {
 /// its named IPC objects (`/lab-PID-N-...`), as [`Sandbox`]'s Drop would.
 fn remove_left_by(pids: &[Pid]) {
     let prefixes: Vec<String> = pids.iter().map(|p| format!("lab-{p}-")).collect();
+    let prefixes: Vec<&str> = prefixes.iter().map(String::as_str).collect();
     let tmp = std::env::temp_dir();
     let dirs = std::iter::once(tmp.as_path()).chain(IPC_DIRS.iter().map(Path::new));
+    for path in named(dirs, &prefixes) {
+        let _ = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+    }
+}
+
+/// The entries of `dirs` whose names start with one of `prefixes`; a
+/// named semaphore counts by its name, without the `sem.` that Linux puts
+/// before it in /dev/shm.
+fn named<'a>(dirs: impl Iterator<Item = &'a Path>, prefixes: &[&str]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
     for dir in dirs {
         let Ok(entries) = std::fs::read_dir(dir) else {
             continue;
@@ -71,18 +86,13 @@ fn remove_left_by(pids: &[Pid]) {
         for e in entries.flatten() {
             let name = e.file_name();
             let name = name.to_string_lossy();
-            // Named semaphores show up as /dev/shm/sem.NAME.
             let bare = name.strip_prefix("sem.").unwrap_or(&name);
-            if !prefixes.iter().any(|p| bare.starts_with(p.as_str())) {
-                continue;
+            if prefixes.iter().any(|p| bare.starts_with(p)) {
+                found.push(e.path());
             }
-            let _ = if e.file_type().is_ok_and(|t| t.is_dir()) {
-                std::fs::remove_dir_all(e.path())
-            } else {
-                std::fs::remove_file(e.path())
-            };
         }
     }
+    found
 }
 
 /// This checker's pid.
@@ -127,21 +137,7 @@ impl Sandbox {
     /// (`/dev/shm/lab-1-0-counter`, `/dev/mqueue/lab-1-0-requests`, ...).
     pub fn ipc_objects(&self) -> Vec<PathBuf> {
         let bare = self.ipc_prefix.trim_start_matches('/');
-        let mut found = Vec::new();
-        for dir in IPC_DIRS {
-            let Ok(entries) = std::fs::read_dir(dir) else {
-                continue;
-            };
-            for e in entries.flatten() {
-                let name = e.file_name();
-                let name = name.to_string_lossy();
-                // Named semaphores show up as /dev/shm/sem.NAME.
-                let name = name.strip_prefix("sem.").unwrap_or(&name);
-                if name.starts_with(bare) {
-                    found.push(e.path());
-                }
-            }
-        }
+        let mut found = named(IPC_DIRS.iter().map(Path::new), &[bare]);
         found.sort();
         found
     }

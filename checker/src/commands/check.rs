@@ -76,30 +76,35 @@ fn run_side_by_side(
         "checking {total} labs, {} at a time ...",
         checkers::AT_ONCE.min(total)
     ));
-    let results = checkers::each_lab(names.into(), checkers::AT_ONCE, |lab| {
-        let mut cmd = std::process::Command::new(&exe.0);
-        cmd.args(["check", lab, "--format", "json"])
-            .args(tree.args())
-            .args(scenario.map(|s| ["--scenario", s]).into_iter().flatten())
-            // Each bar would draw over the others.
-            .env("LAB_NO_PROGRESS", "1");
-        if color {
-            cmd.env(COMPILER_COLOR, "1");
-        }
-        let report = checkers::report_of(cmd, checkers::budget());
-        if let Ok(r) = &report {
-            let n = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            for l in &r.labs {
-                note(&format!(
-                    "[{n}/{total}] {} {}/{}",
-                    l.id,
-                    l.score(),
-                    l.max_score()
-                ));
+    let results = checkers::each_lab(
+        names.into(),
+        checkers::AT_ONCE,
+        checkers::OnError::GoOn,
+        |lab| {
+            let mut cmd = std::process::Command::new(&exe.0);
+            cmd.args(["check", lab, "--format", "json"])
+                .args(tree.args())
+                .args(scenario.map(|s| ["--scenario", s]).into_iter().flatten())
+                // Each bar would draw over the others.
+                .env("LAB_NO_PROGRESS", "1");
+            if color {
+                cmd.env(COMPILER_COLOR, "1");
             }
-        }
-        report
-    });
+            let report = checkers::report_of(cmd, checkers::budget());
+            if let Ok(r) = &report {
+                let n = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                for l in &r.labs {
+                    note(&format!(
+                        "[{n}/{total}] {} {}/{}",
+                        l.id,
+                        l.score(),
+                        l.max_score()
+                    ));
+                }
+            }
+            report
+        },
+    );
     let mut merged = Report::default();
     let mut failed = Vec::new();
     for result in results {

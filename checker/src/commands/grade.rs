@@ -231,12 +231,17 @@ fn grade_one(
         );
     }
     let labs: Vec<String> = labs::ALL.iter().map(|l| l.number.to_string()).collect();
-    let results = checkers::each_lab(durations.order(&labs), checkers::AT_ONCE, |lab| {
-        let started = Instant::now();
-        let report = run_checker(job, slot, isolation, exe, lab);
-        durations.record(lab, started.elapsed());
-        report
-    });
+    let results = checkers::each_lab(
+        durations.order(&labs),
+        checkers::AT_ONCE,
+        checkers::OnError::Stop,
+        |lab| {
+            let started = Instant::now();
+            let report = run_checker(job, slot, isolation, exe, lab);
+            durations.record(lab, started.elapsed());
+            report
+        },
+    );
     let mut merged = Report::default();
     for result in results {
         match result {
