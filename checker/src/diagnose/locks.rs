@@ -130,10 +130,18 @@ pub fn locks_held(pid: Pid) -> Vec<String> {
 /// A circle of processes among `pids`, each waiting for a file lock the
 /// next one holds: "process A holds L1.lock and waits for L2.lock; process
 /// B holds L2.lock and waits for L1.lock". `label` names a process.
+///
+/// A deadlock lasts, but one read of `/proc/locks` may miss a wait of the
+/// circle (see [`procfs::file_locks`]): it is read again, up to five
+/// times, before there is said to be none.
 pub fn lock_cycle(pids: &[Pid], label: &dyn Fn(Pid) -> String) -> Option<String> {
-    let waits = lock_waits(pids);
+    (0..5).find_map(|_| cycle_in(&lock_waits(pids), label))
+}
+
+/// The first circle among `waits`, in words.
+fn cycle_in(waits: &[LockWait], label: &dyn Fn(Pid) -> String) -> Option<String> {
     let next = |pid: Pid| waits.iter().find(|w| w.waiter == pid);
-    'starts: for start in &waits {
+    'starts: for start in waits {
         // Follow waiter -> holder until a process repeats.
         let mut path = vec![start.waiter];
         let mut at = start.holder;

@@ -350,24 +350,20 @@ fn deadlocked(actors: &[Actor], live: &[Pid]) -> Failure {
             .map(|a| a.label.clone())
             .unwrap_or_else(|| format!("process {pid}"))
     };
-    // A deadlock lasts: if one read of /proc/locks missed a wait of the
-    // circle (see procfs::file_locks), a next one shows it.
-    let circle = (0..5)
-        .find_map(|_| diagnose::lock_cycle(live, &label))
-        .unwrap_or_else(|| {
-            let waits: Vec<String> = diagnose::lock_waits(live)
-                .iter()
-                .map(|w| {
-                    format!(
-                        "{} waits for {} held by {}",
-                        label(w.waiter),
-                        w.lock,
-                        label(w.holder)
-                    )
-                })
-                .collect();
-            waits.join("; ")
-        });
+    let circle = diagnose::lock_cycle(live, &label).unwrap_or_else(|| {
+        let waits: Vec<String> = diagnose::lock_waits(live)
+            .iter()
+            .map(|w| {
+                format!(
+                    "{} waits for {} held by {}",
+                    label(w.waiter),
+                    w.lock,
+                    label(w.holder)
+                )
+            })
+            .collect();
+        waits.join("; ")
+    });
     Failure::wrong(
         "every process to get its locks and finish",
         format!("a deadlock: {circle}"),
